@@ -1,0 +1,5 @@
+import sys
+
+from gamo.cli import main
+
+sys.exit(main())

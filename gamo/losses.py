@@ -1,0 +1,34 @@
+"""CE and LS (least-squares, Section 3.4) forms of the three players' objectives.
+
+M outputs logits; its "probabilities" are their softmax. D outputs a logit; its "real" score is
+the sigmoid. The LS forms apply squared errors to those probabilities (eqs. 4-6); the CE forms
+use cross-entropy on the same targets (eqs. 2-3).
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F_
+
+
+def classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """M's loss for labelled points (real or generated): L_i1..L_i4 (LS) or J_i1..J_i4 (CE)."""
+    if kind == "ce":
+        return F_.cross_entropy(logits, y)
+    target = F_.one_hot(y, logits.shape[1]).to(logits.dtype)
+    return ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1).mean()
+
+
+def generator_vs_classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """G's loss against M: M should predict the ones' complement of y (Alg. 1, line 14; L_i7, L_i8)."""
+    target = 1.0 - F_.one_hot(y, logits.shape[1]).to(logits.dtype)
+    if kind == "ce":
+        return -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    return ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1).mean()
+
+
+def discriminator_loss(logit: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
+    """D's loss with target 1 (real) or 0 (generated); also G's loss against D with target 1."""
+    target = torch.ones_like(logit) if real else torch.zeros_like(logit)
+    if kind == "ce":
+        return F_.binary_cross_entropy_with_logits(logit, target)
+    return ((torch.sigmoid(logit) - target) ** 2).mean()

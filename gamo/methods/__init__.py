@@ -1,0 +1,24 @@
+"""Methods behind one protocol (:class:`gamo.methods.base.Method`)."""
+from __future__ import annotations
+
+import torch
+
+from gamo.config import RunConfig
+from gamo.data.types import Dataset
+from gamo.errors import ConfigError
+from gamo.methods.base import Method
+from gamo.methods.gamo import Gamo, GamoNoD
+
+REGISTRY: dict[str, type[Method]] = {"baseline": Method, "gamo_no_d": GamoNoD, "gamo": Gamo}
+
+
+def make_method(cfg: RunConfig, data: Dataset, device: torch.device) -> Method:
+    """Build the method named by ``cfg.train.method`` on ``data``."""
+    try:
+        kind = REGISTRY[cfg.train.method]
+    except KeyError:
+        raise ConfigError(f"method: choose one of {', '.join(REGISTRY)}") from None
+    return kind(cfg, data, device)
+
+
+__all__ = ["Method", "Gamo", "GamoNoD", "REGISTRY", "make_method"]

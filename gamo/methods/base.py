@@ -1,0 +1,297 @@
+"""The method protocol and the pieces every method shares: data on the device, F and M,
+Algorithm 1's schedule, evaluation, and checkpoints.
+
+A method owns its networks and optimizers and advances one iteration at a time with
+:meth:`Method.step`. Its schedule is a list of phases per outer epoch:
+
+* ``"fm"``   -- one minibatch update of F and M on real images (conv family only; the official
+  code trains F+M together for an epoch, Alg. 1 lines 2-5);
+* ``"m"``    -- one minibatch update of M on real data (dense family, Baseline CN);
+* ``"gamo"`` -- one iteration of Alg. 1 lines 7-15 on F's (fixed) features.
+
+Each phase lasts ``ceil(n / b)`` iterations (u = v in the paper's implementation).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gamo.config import RunConfig
+from gamo.data.types import Dataset
+from gamo.errors import ConfigError
+from gamo.losses import classifier_loss
+from gamo.metrics import confusion_matrix, metrics_from_confusion
+from gamo.nets import Classifier, ConvF, FlattenF
+from gamo.snapshot import Generated, Metrics
+
+CONV_SHAPES = ((1, 28, 28), (3, 32, 32))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device: CUDA was asked for but none is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def resolve_family(family: str, data: Dataset) -> str:
+    """``auto`` picks the conv family for 28x28x1 and 32x32x3 images, else dense."""
+    shape = tuple(data.image_shape) if data.image_shape else None
+    if family == "auto":
+        return "conv" if shape in CONV_SHAPES else "dense"
+    if family == "conv" and shape not in CONV_SHAPES:
+        raise ConfigError(
+            f"family: the conv family needs 28x28x1 or 32x32x3 images, this data is {shape or data.kind}; use dense"
+        )
+    return family
+
+
+def adam(groups: list[tuple[str, list, float]], beta1: float) -> torch.optim.Adam:
+    """One Adam over (player, parameters, lr) groups; ``set_lr`` finds groups by player.
+
+    Adam is per-parameter, so one optimizer over two players' parameters updates each exactly as
+    two optimizers would, with one call instead of two. ``fused`` runs one kernel per step instead
+    of a loop over parameters (much faster for these small networks).
+    """
+    params = [{"params": list(ps), "lr": lr, "player": player} for player, ps, lr in groups]
+    return torch.optim.Adam(params, betas=(beta1, 0.999), fused=True)
+
+
+class Method:
+    """Baseline CN and the base of every other method.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    data : Dataset
+    device : torch.device
+    """
+
+    name = "baseline"
+    players: tuple[str, ...] = ("M",)
+    convex = False
+
+    def __init__(self, cfg: RunConfig, data: Dataset, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        tc, mc = cfg.train, cfg.model
+        self.loss_kind = tc.loss
+        self.family = resolve_family(mc.family, data)
+        torch.manual_seed(tc.seed)  # weight init
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(tc.seed)
+
+        # data stays on the device for the whole run
+        self.n_classes = data.n_classes
+        self.x_train = torch.as_tensor(data.x_train, dtype=torch.float32, device=device)
+        self.y_train = torch.as_tensor(data.y_train, dtype=torch.long, device=device)
+        self.x_test = torch.as_tensor(data.x_test, dtype=torch.float32, device=device)
+        self.y_test = torch.as_tensor(data.y_test, dtype=torch.long, device=device)
+        if self.family == "dense":
+            self.x_train = self.x_train.reshape(len(self.x_train), -1)
+            self.x_test = self.x_test.reshape(len(self.x_test), -1)
+        self.n = len(self.y_train)
+        self.counts = np.bincount(data.y_train, minlength=self.n_classes)
+        n_max = int(self.counts.max())
+        # minority classes: smaller than the largest (Section 3); in label order
+        self.minority = [int(c) for c in range(self.n_classes) if 0 < self.counts[c] < n_max]
+        self.batch = tc.batch_size
+        self.iters_per_phase = max(1, math.ceil(self.n / self.batch))
+
+        # F and M
+        if self.family == "conv":
+            self.F: nn.Module = ConvF(tuple(data.image_shape), mc.feat_dim).to(device)
+        else:
+            self.F = FlattenF(self.x_train.shape[1]).to(device)
+        self.feat_dim = self.F.out_dim
+        self.M = Classifier(self.feat_dim, self.n_classes, mc.hidden).to(device)
+        self.opt_m = adam([("M", self.M.parameters(), tc.lr_m)], tc.beta1)
+        self.opt_fm = adam([("M", list(self.F.parameters()) + list(self.M.parameters()), tc.lr_m)], tc.beta1) \
+            if self.family == "conv" else None
+
+        self.step_count = 0
+        self._perm: torch.Tensor | None = None
+        self._feats: torch.Tensor | None = None   # F(x_train), refreshed at each GAMO phase start
+        self._feats_step = -1
+        self._f_updates = 0                       # counts F updates, to know when features are stale
+
+    # ------------------------------------------------------------------ schedule
+    def schedule(self) -> list[tuple[str, int]]:
+        """Phases of one outer epoch and their lengths in iterations."""
+        if self.family == "conv":
+            return [("fm", self.iters_per_phase)] + self._extra_phases()
+        return [("m", self.iters_per_phase)] if not self._extra_phases() else self._extra_phases()
+
+    def _extra_phases(self) -> list[tuple[str, int]]:
+        return []
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return sum(n for _, n in self.schedule())
+
+    def phase_at(self, step: int) -> tuple[str, int]:
+        """(phase name, position within the phase) of iteration ``step`` (0-based)."""
+        pos = step % self.steps_per_epoch
+        for name, length in self.schedule():
+            if pos < length:
+                return name, pos
+            pos -= length
+        raise AssertionError("unreachable")
+
+    @property
+    def phase(self) -> str:
+        return self.phase_at(self.step_count)[0]
+
+    @property
+    def epoch(self) -> float:
+        return self.step_count / self.steps_per_epoch
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, players: set[str] | None = None) -> dict[str, torch.Tensor]:
+        """Advance one iteration; returns the losses (0-d tensors, not synced to the host).
+
+        ``players`` restricts a GAMO iteration to some of "M", "D", "G" (teaching mode).
+        """
+        phase, pos = self.phase_at(self.step_count)
+        if phase == "fm":
+            losses = self._step_fm(pos)
+        elif phase == "m":
+            losses = self._step_m()
+        else:
+            losses = self._step_phase(phase, players)
+        self.step_count += 1
+        return losses
+
+    def _step_phase(self, phase: str, players: set[str] | None) -> dict[str, torch.Tensor]:
+        raise ConfigError(f"method {self.name}: unknown phase {phase}")
+
+    def _real_batch(self) -> torch.Tensor:
+        return torch.randint(self.n, (self.batch,), generator=self.gen, device=self.device)
+
+    def _step_m(self) -> dict[str, torch.Tensor]:
+        # train classifier on real data
+        idx = self._real_batch()
+        loss = classifier_loss(self.M(self.x_train[idx]), self.y_train[idx], self.loss_kind)
+        self.opt_m.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_m.step()
+        return {"M": loss.detach()}
+
+    def _step_fm(self, pos: int) -> dict[str, torch.Tensor]:
+        # train feature extractor and classifier together on real images, one shuffled epoch
+        if pos == 0 or self._perm is None:
+            self._perm = torch.randperm(self.n, generator=self.gen, device=self.device)
+        idx = self._perm[pos * self.batch:(pos + 1) * self.batch]
+        self.F.train()
+        loss = classifier_loss(self.M(self.F(self.x_train[idx])), self.y_train[idx], self.loss_kind)
+        self.opt_fm.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_fm.step()
+        self._f_updates += 1
+        return {"M": loss.detach()}
+
+    # ------------------------------------------------------------------ features and evaluation
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+        """F(x) in evaluation mode, in chunks (B, d)."""
+        if self.family == "dense":
+            return x
+        self.F.eval()
+        out = torch.cat([self.F(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+        self.F.train()
+        return out
+
+    def train_features(self) -> torch.Tensor:
+        """F(x_train) as of the last F update (recomputed lazily: Alg. 1 between the phases)."""
+        if self.family == "dense":
+            return self.x_train
+        if self._feats is None or self._feats_step != self._f_updates:
+            self._feats = self.features(self.x_train)
+            self._feats_step = self._f_updates
+        return self._feats
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, chunk: int = 2048, features: bool = False) -> torch.Tensor:
+        """M's predicted classes for inputs (or for features when ``features``)."""
+        self.M.eval()
+        out = []
+        for i in range(0, len(x), chunk):
+            part = x[i:i + chunk]
+            out.append(self.M(part if features else self.features(part)).argmax(dim=1))
+        self.M.train()
+        return torch.cat(out)
+
+    def evaluate(self, split: str) -> Metrics:
+        if split == "train":
+            pred = self.predict(self.train_features(), features=True)
+            y = self.y_train
+        else:
+            pred, y = self.predict(self.x_test), self.y_test
+        return metrics_from_confusion(confusion_matrix(y, pred, self.n_classes).cpu().numpy())
+
+    @torch.no_grad()
+    def m_proba(self, feats: torch.Tensor) -> torch.Tensor:
+        self.M.eval()
+        p = torch.softmax(self.M(feats), dim=1)
+        self.M.train()
+        return p
+
+    def d_real(self, feats: torch.Tensor) -> torch.Tensor | None:
+        """D's real score (n, K) of each point for every class; None for methods without D."""
+        return None
+
+    def generated(self) -> Generated | None:
+        """The fixed-noise batch of generated points (None for methods that generate nothing)."""
+        return None
+
+    def balancing_samples(self, seed: int) -> dict[str, np.ndarray] | None:
+        """Generated points that would balance the training set: n_c - n_i per minority class."""
+        return None
+
+    # ------------------------------------------------------------------ live settings and state
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        opts = {"M": self.opt_m}
+        if self.opt_fm is not None:
+            opts["FM"] = self.opt_fm
+        return opts
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"F": self.F, "M": self.M}
+
+    def set_lr(self, player: str, lr: float) -> None:
+        """Change a player's learning rate live ("M" also covers F in the conv family's F+M phase)."""
+        for opt in self.optimizers().values():
+            for group in opt.param_groups:
+                if group.get("player") == player:
+                    group["lr"] = lr
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume; loadable with ``torch.load(weights_only=True)``."""
+        return {
+            "step": self.step_count,
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            "rng": self.gen.get_state(),
+            "extra": self._extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, m in self.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        self.gen.set_state(state["rng"].cpu())
+        self.step_count = int(state["step"])
+        self._load_extra_state(state.get("extra", {}))
+        self._feats, self._f_updates = None, self._f_updates + 1
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        pass

@@ -1,0 +1,188 @@
+"""GAMO and GAMO\\D (Section 3, Algorithm 1).
+
+One GAMO iteration on F's current features (held fixed during the phase):
+
+* train classifier / discriminator (lines 7-11): a real minibatch, and a generated minibatch whose
+  labels are drawn with probability proportional to (n_c - n_i). M is updated once on the real
+  and the generated batch together (their two losses summed), D likewise with targets 1 and 0;
+  the official code makes two separate calls, one update here halves the optimizer steps;
+* train generator (lines 12-15): labels drawn uniformly over the minority classes; G's loss is M
+  predicting the ones' complement of the label plus, for GAMO, D saying "real". Only G's
+  parameters receive gradients.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from gamo.config import RunConfig
+from gamo.data.types import Dataset
+from gamo.losses import classifier_loss, discriminator_loss, generator_vs_classifier_loss
+from gamo.methods.base import Method, adam
+from gamo.nets import ConvexGenerator, Discriminator
+from gamo.snapshot import Generated
+
+TOP_PARENTS = 5
+
+
+class Gamo(Method):
+    """GAMO: convex generator G, classifier M and conditional discriminator D."""
+
+    name = "gamo"
+    players = ("M", "D", "G")
+    convex = True
+    use_d = True
+
+    def __init__(self, cfg: RunConfig, data: Dataset, device: torch.device) -> None:
+        super().__init__(cfg, data, device)
+        tc, mc = cfg.train, cfg.model
+        self.latent = mc.latent
+        # rows of x_train that G combines, grouped by minority class (the IGU blocks)
+        y_np = np.asarray(data.y_train)
+        rows = [np.flatnonzero(y_np == c) for c in self.minority]
+        self.min_rows = torch.as_tensor(np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                                        dtype=torch.long, device=device)          # (N,)
+        sizes = [len(r) for r in rows]
+        self.G = ConvexGenerator(mc.latent, self.n_classes, mc.g_hidden, sizes, self.minority).to(device)
+        self.opt_g = adam([("G", self.G.parameters(), tc.lr_g)], tc.beta1)
+        if self.use_d:
+            # M and D step at the same point of Alg. 1 (lines 9, 11): one optimizer, one backward
+            self.D = Discriminator(self.feat_dim, self.n_classes, mc.hidden).to(device)
+            self.opt_m = adam([("M", self.M.parameters(), tc.lr_m), ("D", self.D.parameters(), tc.lr_d)], tc.beta1)
+        self.minority_t = torch.as_tensor(self.minority, dtype=torch.long, device=device)
+        gap = float(self.counts.max()) - self.counts[self.minority].astype(np.float64)
+        self.p_md = torch.as_tensor(gap / gap.sum() if len(gap) else gap, dtype=torch.float32, device=device)
+        # a fixed noise batch per minority class, so the same point can be followed across steps
+        g = torch.Generator(device="cpu").manual_seed(tc.seed + 7919)
+        m = tc.n_fixed
+        self.z_fixed = torch.randn(m * len(self.minority), mc.latent, generator=g).to(device)
+        self.y_fixed = self.minority_t.repeat_interleave(m)
+
+    def _extra_phases(self) -> list[tuple[str, int]]:
+        return [("gamo", self.iters_per_phase)] if self.minority else []  # balanced data: Baseline CN
+
+    # ------------------------------------------------------------------ one iteration
+    def _members(self) -> torch.Tensor:
+        return self.train_features()[self.min_rows]                                   # (N, d)
+
+    def _step_phase(self, phase: str, players: set[str] | None) -> dict[str, torch.Tensor]:
+        players = set(self.players) if players is None else players
+        feats = self.train_features()
+        members = feats[self.min_rows]
+        b, losses = self.batch, {}
+
+        if "M" in players or "D" in players:
+            idx = self._real_batch()
+            xr, yr = feats[idx], self.y_train[idx]                                   # (b, d), (b,)
+            z = torch.randn(b, self.latent, generator=self.gen, device=self.device)
+            yg = self.minority_t[torch.multinomial(self.p_md, b, replacement=True, generator=self.gen)]
+            with torch.no_grad():
+                xg, _ = self.G(z, yg, members)                                        # (b, d)
+
+            # train classifier and discriminator (their losses touch disjoint parameters)
+            total = 0.0
+            if "M" in players:
+                logits = self.M(torch.cat([xr, xg]))
+                loss_m = classifier_loss(logits[:b], yr, self.loss_kind) + classifier_loss(logits[b:], yg, self.loss_kind)
+                losses["M"] = loss_m.detach()
+                total = total + loss_m
+            if self.use_d and "D" in players:
+                out = self.D(torch.cat([xr, xg]), torch.cat([yr, yg]))
+                loss_d = discriminator_loss(out[:b], True, self.loss_kind) + discriminator_loss(out[b:], False, self.loss_kind)
+                losses["D"] = loss_d.detach()
+                total = total + loss_d
+            if losses:
+                self.opt_m.zero_grad(set_to_none=True)
+                total.backward()
+                self.opt_m.step()
+
+        # train generator
+        if "G" in players:
+            z = torch.randn(b, self.latent, generator=self.gen, device=self.device)
+            yg = self.minority_t[torch.randint(len(self.minority), (b,), generator=self.gen, device=self.device)]
+            xg, _ = self.G(z, yg, members)
+            loss_g = generator_vs_classifier_loss(self.M(xg), yg, self.loss_kind)
+            if self.use_d:
+                loss_g = loss_g + discriminator_loss(self.D(xg, yg), True, self.loss_kind)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward(inputs=list(self.G.parameters()))   # M and D stay fixed
+            self.opt_g.step()
+            losses["G"] = loss_g.detach()
+        return losses
+
+    # ------------------------------------------------------------------ what the UI and the store read
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, y: torch.Tensor, top: int = TOP_PARENTS):
+        """Generate for (z, y); returns points (B, d), full weights (B, N), top parent rows and weights."""
+        x, w = self.G(z, y, self._members())
+        k = min(top, w.shape[1])
+        pw, pi = torch.topk(w, k, dim=1)
+        return x, w, self.min_rows[pi], pw
+
+    @torch.no_grad()
+    def d_real(self, feats: torch.Tensor) -> torch.Tensor | None:
+        if not self.use_d:
+            return None
+        n, k = len(feats), self.n_classes
+        ys = torch.arange(k, device=self.device).repeat_interleave(n)
+        out = torch.sigmoid(self.D(feats.repeat(k, 1), ys)).reshape(k, n)
+        return out.T                                                                     # (n, K)
+
+    @torch.no_grad()
+    def generated(self) -> Generated | None:
+        if not self.minority:
+            return None
+        x, _, pi, pw = self.generate(self.z_fixed, self.y_fixed)
+        self.M.eval()
+        pred = self.M(x).argmax(dim=1)
+        self.M.train()
+        d = torch.sigmoid(self.D(x, self.y_fixed)).cpu().numpy() if self.use_d else None
+        return Generated(
+            x=x.cpu().numpy(), y=self.y_fixed.cpu().numpy(), parent_idx=pi.cpu().numpy(),
+            parent_w=pw.cpu().numpy(), m_pred=pred.cpu().numpy(), d_real=d,
+        )
+
+    @torch.no_grad()
+    def balancing_samples(self, seed: int) -> dict[str, np.ndarray] | None:
+        need = {c: int(self.counts.max() - self.counts[c]) for c in self.minority}
+        total = sum(need.values())
+        if total == 0:
+            return None
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        y = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in need.items()]).to(self.device)
+        z = torch.randn(total, self.latent, generator=g).to(self.device)
+        xs, pis, pws = [], [], []
+        for i in range(0, total, 1024):
+            x, _, pi, pw = self.generate(z[i:i + 1024], y[i:i + 1024])
+            xs.append(x.cpu()), pis.append(pi.cpu()), pws.append(pw.cpu())
+        return {"x": torch.cat(xs).numpy(), "y": y.cpu().numpy(),
+                "parent_idx": torch.cat(pis).numpy(), "parent_w": torch.cat(pws).numpy()}
+
+    def optimizers(self):
+        opts = super().optimizers()
+        opts["G"] = self.opt_g
+        return opts
+
+    def modules(self):
+        mods = super().modules()
+        mods["G"] = self.G
+        if self.use_d:
+            mods["D"] = self.D
+        return mods
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"z_fixed": self.z_fixed.cpu()}
+
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        if "z_fixed" in extra:
+            self.z_fixed = extra["z_fixed"].to(self.device)
+
+
+class GamoNoD(Gamo):
+    """GAMO\\D: the same game without the discriminator (M and G only)."""
+
+    name = "gamo_no_d"
+    players = ("M", "G")
+    use_d = False

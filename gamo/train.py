@@ -1,0 +1,338 @@
+"""The training loop, as a generator of Snapshots, and RunHandle, which runs it in a thread.
+
+Everything that trains goes through :func:`train`: the CLI, the app (via :class:`RunHandle`) and
+the tests. Between snapshots nothing is copied to the host: losses stay on the device as 0-d
+tensors and are read only when a snapshot is made.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from gamo.config import RunConfig
+from gamo.data import load_dataset
+from gamo.data.types import Dataset
+from gamo.errors import GamoError
+from gamo.methods import Method, make_method
+from gamo.methods.base import resolve_device
+from gamo.snapshot import Grid, Snapshot
+
+
+class Trainer:
+    """A method plus the bookkeeping of a run: step budget, snapshots, the 2D grid.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    data : Dataset, optional
+        Loaded from ``cfg.data`` when not given.
+    state : dict, optional
+        A checkpoint from :meth:`Method.state_dict` to resume from.
+    """
+
+    def __init__(self, cfg: RunConfig, data: Dataset | None = None, state: dict | None = None) -> None:
+        self.cfg = cfg
+        self.data = data if data is not None else load_dataset(cfg.data)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.device = resolve_device(cfg.train.device)
+        self.method: Method = make_method(cfg, self.data, self.device)
+        if state is not None:
+            self.method.load_state_dict(state)
+        tc = cfg.train
+        self.total_steps = tc.steps if tc.steps else tc.epochs * self.method.steps_per_epoch
+        self.snapshot_every = tc.snapshot_every
+        self._losses: dict[str, torch.Tensor] = {}
+        self._t0 = time.perf_counter()
+        self._elapsed0 = 0.0
+        self._grid_pts: torch.Tensor | None = None
+        self.grid_axes: tuple[np.ndarray, np.ndarray] | None = None
+        if self.data.kind == "2d":
+            self._make_grid(tc.grid)
+
+    @property
+    def step_count(self) -> int:
+        return self.method.step_count
+
+    @property
+    def finished(self) -> bool:
+        return self.method.step_count >= self.total_steps
+
+    def _make_grid(self, n: int) -> None:
+        pts = np.concatenate([self.data.x_train, self.data.x_test])
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        pad = 0.1 * (hi - lo) + 1e-6
+        xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n, dtype=np.float32)
+        ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], n, dtype=np.float32)
+        gx, gy = np.meshgrid(xs, ys)                                   # (n, n) each, row = y
+        self.grid_axes = (xs, ys)
+        self._grid_pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), device=self.device)
+
+    def step(self, players: set[str] | None = None) -> None:
+        """One iteration of the method (``players`` limits a GAMO iteration to some players)."""
+        self._losses.update(self.method.step(players))
+
+    def snapshot_due(self) -> bool:
+        """Snapshots come every ``snapshot_every`` steps, at every epoch end, and at the end."""
+        s = self.method.step_count
+        return (
+            (self.snapshot_every and s % self.snapshot_every == 0)
+            or s % self.method.steps_per_epoch == 0
+            or s >= self.total_steps
+        )
+
+    def snapshot(self, with_train: bool | None = None) -> Snapshot:
+        """Read the current state (this is where device values are copied to the host)."""
+        m = self.method
+        if with_train is None:
+            # conv data: F(x_train) costs a forward pass over the training set; do it at epoch ends
+            with_train = m.family == "dense" or m.step_count % m.steps_per_epoch == 0
+        grid = None
+        if self._grid_pts is not None:
+            xs, ys = self.grid_axes
+            g = len(xs)
+            proba = m.m_proba(self._grid_pts).reshape(len(ys), g, -1).cpu().numpy()
+            d = m.d_real(self._grid_pts)
+            grid = Grid(xs=xs, ys=ys, m_proba=proba,
+                        d_real=None if d is None else d.reshape(len(ys), g, -1).cpu().numpy())
+        return Snapshot(
+            step=m.step_count,
+            epoch=m.epoch,
+            losses={k: float(v) for k, v in self._losses.items()},
+            test=m.evaluate("test"),
+            train=m.evaluate("train") if with_train else None,
+            generated=m.generated(),
+            grid=grid,
+            elapsed=self.elapsed,
+            phase=m.phase,
+        )
+
+    @property
+    def elapsed(self) -> float:
+        return self._elapsed0 + time.perf_counter() - self._t0
+
+
+class Control:
+    """Commands from another thread to a running :func:`train` loop (used by RunHandle).
+
+    The loop calls :meth:`next` before each iteration; it blocks while paused.
+    """
+
+    def __init__(self, paused: bool = False) -> None:
+        self._cv = threading.Condition()
+        self.paused = paused
+        self.stopped = False
+        self._pending: deque[set[str] | None] = deque()  # single steps asked while paused
+        self._lr: dict[str, float] = {}
+        self.snapshot_every: int | None = None
+        self.force_snapshot = False
+
+    def next(self) -> tuple[bool, set[str] | None]:
+        """Block until the loop may advance; returns (go on?, players for this iteration)."""
+        with self._cv:
+            while self.paused and not self._pending and not self.stopped:
+                self._cv.wait(timeout=0.5)
+            if self.stopped:
+                return False, None
+            if self.paused and self._pending:
+                self.force_snapshot = True
+                return True, self._pending.popleft()
+            return True, None
+
+    def take_lr(self) -> dict[str, float]:
+        with self._cv:
+            lr, self._lr = self._lr, {}
+            return lr
+
+    def set_lr(self, player: str, lr: float) -> None:
+        with self._cv:
+            self._lr[player] = lr
+
+    def pause(self) -> None:
+        with self._cv:
+            self.paused = True
+
+    def resume(self) -> None:
+        with self._cv:
+            self.paused = False
+            self._cv.notify_all()
+
+    def step(self, n: int = 1, players: set[str] | None = None) -> None:
+        with self._cv:
+            self.paused = True
+            self._pending.extend([players] * n)
+            self._cv.notify_all()
+
+    def stop(self) -> None:
+        with self._cv:
+            self.stopped = True
+            self._cv.notify_all()
+
+
+def train(cfg: RunConfig, data: Dataset | None = None, *, state: dict | None = None,
+          control: Control | None = None, trainer: Trainer | None = None) -> Iterator[Snapshot]:
+    """Train ``cfg`` and yield :class:`Snapshot` s: one at the start, then as ``snapshot_every``
+    and epoch ends say, and one at the end.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    data : Dataset, optional
+        Loaded from ``cfg.data`` when not given.
+    state : dict, optional
+        A checkpoint to resume from.
+    control : Control, optional
+        Pause / single step / stop / live learning rates from another thread.
+    trainer : Trainer, optional
+        An already built trainer (the caller keeps it to save checkpoints).
+    """
+    tr = trainer if trainer is not None else Trainer(cfg, data, state)
+    yield tr.snapshot(with_train=True)
+    last = tr.step_count
+    while not tr.finished:
+        players = None
+        if control is not None:
+            go, players = control.next()
+            if not go:
+                break
+            for player, lr in control.take_lr().items():
+                tr.method.set_lr(player, lr)
+            if control.snapshot_every is not None:
+                tr.snapshot_every = control.snapshot_every
+        tr.step(players)
+        forced = control is not None and control.force_snapshot
+        if forced or tr.snapshot_due():
+            if forced:
+                control.force_snapshot = False
+            last = tr.step_count
+            yield tr.snapshot()
+    if tr.step_count != last:
+        yield tr.snapshot(with_train=True)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: str          # "starting", "running", "paused", "finished", "stopped", "error"
+    step: int
+    total: int
+    error: str | None
+
+
+class RunHandle:
+    """Runs :func:`train` in a worker thread for the app; never calls Streamlit.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    data : Dataset, optional
+    max_steps : int, optional
+        A cap on the run's steps (the app's safety limit).
+    history : int
+        How many snapshots to keep (oldest dropped first).
+    paused : bool
+        Start paused (the first snapshot is still made).
+    """
+
+    def __init__(self, cfg: RunConfig, data: Dataset | None = None, *, max_steps: int | None = None,
+                 history: int = 1000, paused: bool = False) -> None:
+        if max_steps is not None and cfg.train.steps > max_steps:
+            cfg = cfg.replace(train={"steps": max_steps})
+        self.cfg = cfg
+        self._data = data
+        self.control = Control(paused=paused)
+        self._lock = threading.Lock()
+        self._snaps: deque[Snapshot] = deque(maxlen=history)
+        self._state = "starting"
+        self._error: str | None = None
+        self.error_exc: BaseException | None = None
+        self.trainer: Trainer | None = None
+        self._thread = threading.Thread(target=self._work, name="gamo-run", daemon=True)
+
+    # the worker ---------------------------------------------------------------------------
+    def _work(self) -> None:
+        try:
+            torch.set_num_threads(max(1, self.cfg.train.threads or 1))
+            self.trainer = Trainer(self.cfg, self._data)
+            with self._lock:
+                self._state = "paused" if self.control.paused else "running"
+            for snap in train(self.cfg, control=self.control, trainer=self.trainer):
+                with self._lock:
+                    self._snaps.append(snap)
+                    if self._state in ("running", "paused"):
+                        self._state = "paused" if self.control.paused else "running"
+            with self._lock:
+                self._state = "stopped" if self.control.stopped else "finished"
+        except Exception as e:  # surfaced as data, never lost
+            with self._lock:
+                self._state = "error"
+                self.error_exc = e
+                self._error = str(e) if isinstance(e, GamoError) else "".join(
+                    traceback.format_exception_only(type(e), e)).strip()
+                self.traceback = traceback.format_exc()
+
+    # commands ---------------------------------------------------------------------------
+    def start(self) -> "RunHandle":
+        self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        self.control.pause()
+        self._set_live_state("paused")
+
+    def resume(self) -> None:
+        self.control.resume()
+        self._set_live_state("running")
+
+    def step(self, n: int = 1, players: set[str] | None = None) -> None:
+        """Advance ``n`` iterations then stay paused; ``players`` limits them to some players."""
+        self.control.step(n, players)
+        self._set_live_state("paused")
+
+    def stop(self, wait: float | None = 5.0) -> None:
+        self.control.stop()
+        if wait and self._thread.is_alive():
+            self._thread.join(wait)
+
+    def set_lr(self, player: str, lr: float) -> None:
+        self.control.set_lr(player, lr)
+
+    def set_snapshot_every(self, n: int) -> None:
+        self.control.snapshot_every = max(1, int(n))
+
+    def _set_live_state(self, s: str) -> None:
+        with self._lock:
+            if self._state in ("running", "paused"):
+                self._state = s
+
+    # reading ---------------------------------------------------------------------------
+    @property
+    def status(self) -> RunStatus:
+        with self._lock:
+            step = self._snaps[-1].step if self._snaps else 0
+            total = self.trainer.total_steps if self.trainer else self.cfg.train.steps
+            return RunStatus(self._state, step, total, self._error)
+
+    @property
+    def latest(self) -> Snapshot | None:
+        with self._lock:
+            return self._snaps[-1] if self._snaps else None
+
+    def history(self) -> list[Snapshot]:
+        with self._lock:
+            return list(self._snaps)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the worker to end; True when it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
