@@ -95,7 +95,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = _config_from_args(a)
         out = Path(a.out or f"runs/{cfg.data.dataset.replace(':', '-').replace('/', '_')}-{cfg.train.method}-seed{cfg.train.seed}")
     writer = RunWriter(out, cfg, resume=bool(a.resume))
-    tr = Trainer(cfg, state=state)
+    tr = Trainer(cfg, state=state, with_grid=False)
     if a.resume:
         _check_indices(out, tr.data)
         if tr.finished:
@@ -152,7 +152,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
         raise RunError("--out must name a .npz file")
     cfg = load_config(a.run)
     state = load_checkpoint(a.run)
-    tr = Trainer(cfg, state=state)
+    tr = Trainer(cfg, state=state, with_grid=False)
     _check_indices(Path(a.run), tr.data)
     m = tr.method
     real = m.train_features().cpu().numpy()

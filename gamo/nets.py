@@ -77,11 +77,19 @@ class ConvexGenerator(nn.Module):
     """G = cTMU + one IGU per minority class (Section 3.2, eq. 1).
 
     cTMU maps (z, one-hot class) to t. IGU_i maps t to ``n_i`` softmax weights over the
-    members of minority class i. All IGUs are stored as one weight matrix whose row blocks are
-    the classes, so the generator runs batched over every minority class at once: the logits of
-    a sample outside its class's block are masked to -inf, and the sample is the product of the
-    (B, N) weight matrix with the (N, d) matrix of current minority members.
+    members of minority class i, and the sample is ``sum_j w_j x_j`` over the class's current
+    members. All IGUs are stored as one weight matrix whose row blocks are the classes, and one
+    call generates for every minority class at once, in one of two equivalent ways:
+
+    * dense: the (B, N) logits outside each sample's own block are masked to -inf, and the
+      samples are one (B, N) @ (N, d) product. Best on a GPU and for small N*d (2D toys).
+    * blocked: each class's rows of the batch multiply only that class's (n_i, d) block, which
+      skips the zeros of the dense product (about (K-1)x less work). Used on the CPU when N*d is
+      large (e.g. 5,000 minority members x 512 features); it reads the class counts of the batch
+      on the host, which would be a sync on a GPU.
     """
+
+    BLOCKED_MIN_WORK = 1 << 16   # N * d above which the CPU uses the blocked product
 
     def __init__(self, latent: int, n_classes: int, hidden: int, block_sizes: list[int],
                  block_classes: list[int]) -> None:
@@ -90,25 +98,76 @@ class ConvexGenerator(nn.Module):
         self.ctmu = nn.Sequential(
             nn.Linear(latent + n_classes, hidden), leaky(), nn.Linear(hidden, hidden), leaky()
         )
-        n_total = int(sum(block_sizes))
-        self.igu = nn.Linear(hidden, n_total)  # row block i = IGU of minority class block_classes[i]
+        # IGU_i: a linear map t -> n_i logits, one per minority class (separate parameters, so the
+        # blocked product's backward never materialises gradients for the other classes)
+        self.igu_w = nn.ParameterList()
+        self.igu_b = nn.ParameterList()
+        for n in block_sizes:
+            lin = nn.Linear(hidden, int(n))
+            self.igu_w.append(lin.weight)   # (n_i, hidden)
+            self.igu_b.append(lin.bias)     # (n_i,)
+        self.block_sizes = [int(n) for n in block_sizes]
+        self.block_classes = [int(c) for c in block_classes]
+        self.block_starts = [0]
+        for n in self.block_sizes[:-1]:
+            self.block_starts.append(self.block_starts[-1] + n)
         # block_of[c] = -1 for classes without an IGU (majority)
         block_of = torch.full((n_classes,), -1, dtype=torch.long)
         for b, c in enumerate(block_classes):
             block_of[c] = b
-        member_block = torch.repeat_interleave(torch.arange(len(block_sizes)), torch.tensor(block_sizes))
+        member_block = torch.repeat_interleave(torch.arange(len(block_sizes)), torch.tensor(self.block_sizes, dtype=torch.long))
         self.register_buffer("block_of", block_of, persistent=False)
         self.register_buffer("member_block", member_block, persistent=False)  # (N,)
+        self.mode = "auto"   # "auto", "dense" or "blocked"
+
+    def _t(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        onehot = F_.one_hot(y, self.n_classes).to(z.dtype)
+        return self.ctmu(torch.cat([z, onehot], dim=1))                  # (B, hidden)
 
     def weights(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Convex weights (B, N): zero outside class y's block, summing to 1 inside it."""
-        onehot = F_.one_hot(y, self.n_classes).to(z.dtype)
-        t = self.ctmu(torch.cat([z, onehot], dim=1))                  # (B, hidden)
-        logits = self.igu(t)                                           # (B, N)
+        logits = F_.linear(self._t(z, y), torch.cat(list(self.igu_w)), torch.cat(list(self.igu_b)))  # (B, N)
         own = self.member_block.unsqueeze(0) == self.block_of[y].unsqueeze(1)  # (B, N)
         return torch.softmax(logits.masked_fill(~own, float("-inf")), dim=1)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor, members: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Generate ``G(z | y) = sum_j w_j x_j`` (eq. 1). ``members`` is (N, d); returns (B, d), (B, N)."""
-        w = self.weights(z, y)
-        return w @ members, w
+    def _use_blocked(self, members: torch.Tensor) -> bool:
+        if self.mode != "auto":
+            return self.mode == "blocked"
+        return members.device.type == "cpu" and members.numel() >= self.BLOCKED_MIN_WORK
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, members: torch.Tensor,
+                need_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Generate ``G(z | y) = sum_j w_j x_j`` (eq. 1).
+
+        ``members`` is (N, d), the current minority members grouped by class block. Returns the
+        points (B, d) and, when ``need_weights``, the full convex weights (B, N).
+        """
+        if not self._use_blocked(members):
+            w = self.weights(z, y)
+            return w @ members, w
+        t = self._t(z, y)                                                   # (B, hidden)
+        order = torch.argsort(y, stable=True)
+        counts = torch.bincount(y, minlength=self.n_classes).tolist()
+        pieces, wpieces, start = [], [], 0
+        for c in range(self.n_classes):
+            cnt = counts[c]
+            if cnt == 0:
+                continue
+            b = int(self.block_of[c])
+            if b < 0:
+                raise ValueError(f"class {c} has no IGU (it is not a minority class)")
+            rows = order[start:start + cnt]
+            lo, n = self.block_starts[b], self.block_sizes[b]
+            w = torch.softmax(F_.linear(t[rows], self.igu_w[b], self.igu_b[b]), dim=1)   # (cnt, n_i)
+            pieces.append(w @ members[lo:lo + n])                           # (cnt, d)
+            if need_weights:
+                wpieces.append((rows, lo, w))
+            start += cnt
+        x = torch.empty(len(y), members.shape[1], dtype=members.dtype, device=members.device)
+        x = x.index_copy(0, order, torch.cat(pieces))
+        if not need_weights:
+            return x, None
+        full = torch.zeros(len(y), members.shape[0], dtype=members.dtype, device=members.device)
+        for rows, lo, w in wpieces:
+            full[rows, lo:lo + w.shape[1]] = w
+        return x, full

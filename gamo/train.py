@@ -35,9 +35,12 @@ class Trainer:
         Loaded from ``cfg.data`` when not given.
     state : dict, optional
         A checkpoint from :meth:`Method.state_dict` to resume from.
+    with_grid : bool
+        2D data: evaluate M and D on a grid at each snapshot (the app's maps; the CLI skips it).
     """
 
-    def __init__(self, cfg: RunConfig, data: Dataset | None = None, state: dict | None = None) -> None:
+    def __init__(self, cfg: RunConfig, data: Dataset | None = None, state: dict | None = None,
+                 with_grid: bool = True) -> None:
         self.cfg = cfg
         self.data = data if data is not None else load_dataset(cfg.data)
         if cfg.train.threads:
@@ -54,7 +57,7 @@ class Trainer:
         self._elapsed0 = 0.0
         self._grid_pts: torch.Tensor | None = None
         self.grid_axes: tuple[np.ndarray, np.ndarray] | None = None
-        if self.data.kind == "2d":
+        if self.data.kind == "2d" and with_grid:
             self._make_grid(tc.grid)
 
     @property
@@ -80,11 +83,12 @@ class Trainer:
         self._losses.update(self.method.step(players))
 
     def snapshot_due(self) -> bool:
-        """Snapshots come every ``snapshot_every`` steps, at every epoch end, and at the end."""
-        s = self.method.step_count
-        return (
-            (self.snapshot_every and s % self.snapshot_every == 0)
-            or s % self.method.steps_per_epoch == 0
+        """Snapshots come every ``snapshot_every`` steps, at epoch ends when epochs are longer
+        than that (or ``snapshot_every`` is 0), and at the end."""
+        s, every, spe = self.method.step_count, self.snapshot_every, self.method.steps_per_epoch
+        return bool(
+            (every and s % every == 0)
+            or ((not every or spe >= every) and s % spe == 0)
             or s >= self.total_steps
         )
 

@@ -95,6 +95,9 @@ class Method:
         if self.family == "dense":
             self.x_train = self.x_train.reshape(len(self.x_train), -1)
             self.x_test = self.x_test.reshape(len(self.x_test), -1)
+        else:  # channels-last convolutions run about 1.5x faster on the CPU (bench/README.md)
+            self.x_train = self.x_train.contiguous(memory_format=torch.channels_last)
+            self.x_test = self.x_test.contiguous(memory_format=torch.channels_last)
         self.n = len(self.y_train)
         self.counts = np.bincount(data.y_train, minlength=self.n_classes)
         n_max = int(self.counts.max())
@@ -105,7 +108,7 @@ class Method:
 
         # F and M
         if self.family == "conv":
-            self.F: nn.Module = ConvF(tuple(data.image_shape), mc.feat_dim).to(device)
+            self.F: nn.Module = ConvF(tuple(data.image_shape), mc.feat_dim).to(device, memory_format=torch.channels_last)
         else:
             self.F = FlattenF(self.x_train.shape[1]).to(device)
         self.feat_dim = self.F.out_dim
@@ -197,7 +200,7 @@ class Method:
 
     # ------------------------------------------------------------------ features and evaluation
     @torch.no_grad()
-    def features(self, x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    def features(self, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
         """F(x) in evaluation mode, in chunks (B, d)."""
         if self.family == "dense":
             return x

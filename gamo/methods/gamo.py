@@ -4,11 +4,13 @@ One GAMO iteration on F's current features (held fixed during the phase):
 
 * train classifier / discriminator (lines 7-11): a real minibatch, and a generated minibatch whose
   labels are drawn with probability proportional to (n_c - n_i). M is updated once on the real
-  and the generated batch together (their two losses summed), D likewise with targets 1 and 0;
-  the official code makes two separate calls, one update here halves the optimizer steps;
+  and the generated batch together (their two losses summed), D likewise with targets 1 and 0,
+  and M and D share one optimizer call (their parameters are disjoint); the official code makes
+  four separate calls;
 * train generator (lines 12-15): labels drawn uniformly over the minority classes; G's loss is M
   predicting the ones' complement of the label plus, for GAMO, D saying "real". Only G's
-  parameters receive gradients.
+  parameters receive gradients. G's parameters do not change between line 10 and line 14, so
+  the generated batches of both parts come from a single forward pass of G.
 """
 from __future__ import annotations
 
@@ -51,6 +53,8 @@ class Gamo(Method):
             # M and D step at the same point of Alg. 1 (lines 9, 11): one optimizer, one backward
             self.D = Discriminator(self.feat_dim, self.n_classes, mc.hidden).to(device)
             self.opt_m = adam([("M", self.M.parameters(), tc.lr_m), ("D", self.D.parameters(), tc.lr_d)], tc.beta1)
+        self._members_cache: torch.Tensor | None = None
+        self._members_of: torch.Tensor | None = None
         self.minority_t = torch.as_tensor(self.minority, dtype=torch.long, device=device)
         gap = float(self.counts.max()) - self.counts[self.minority].astype(np.float64)
         self.p_md = torch.as_tensor(gap / gap.sum() if len(gap) else gap, dtype=torch.float32, device=device)
@@ -65,22 +69,37 @@ class Gamo(Method):
 
     # ------------------------------------------------------------------ one iteration
     def _members(self) -> torch.Tensor:
-        return self.train_features()[self.min_rows]                                   # (N, d)
+        """Current features of the minority members, grouped by class block (N, d); cached
+        until F changes."""
+        feats = self.train_features()
+        if self._members_of is not feats:
+            self._members_cache, self._members_of = feats[self.min_rows], feats
+        return self._members_cache
 
     def _step_phase(self, phase: str, players: set[str] | None) -> dict[str, torch.Tensor]:
         players = set(self.players) if players is None else players
         feats = self.train_features()
-        members = feats[self.min_rows]
-        b, losses = self.batch, {}
+        members = self._members()
+        b, dev, losses = self.batch, self.device, {}
+        train_md = "M" in players or (self.use_d and "D" in players)
+        train_g = "G" in players
 
-        if "M" in players or "D" in players:
+        # noise and labels: for M and D with p(i) ~ (n_c - n_i) (line 10), for G uniform (line 13)
+        zs, ys = [], []
+        if train_md:
+            zs.append(torch.randn(b, self.latent, generator=self.gen, device=dev))
+            ys.append(self.minority_t[torch.multinomial(self.p_md, b, replacement=True, generator=self.gen)])
+        if train_g:
+            zs.append(torch.randn(b, self.latent, generator=self.gen, device=dev))
+            ys.append(self.minority_t[torch.randint(len(self.minority), (b,), generator=self.gen, device=dev)])
+        # G does not change between lines 10 and 14, so both batches come from one forward pass
+        with torch.set_grad_enabled(train_g):
+            x_all, _ = self.G(torch.cat(zs), torch.cat(ys), members, need_weights=False)   # (b or 2b, d)
+
+        if train_md:
             idx = self._real_batch()
             xr, yr = feats[idx], self.y_train[idx]                                   # (b, d), (b,)
-            z = torch.randn(b, self.latent, generator=self.gen, device=self.device)
-            yg = self.minority_t[torch.multinomial(self.p_md, b, replacement=True, generator=self.gen)]
-            with torch.no_grad():
-                xg, _ = self.G(z, yg, members)                                        # (b, d)
-
+            xg, yg = x_all[:b].detach(), ys[0]
             # train classifier and discriminator (their losses touch disjoint parameters)
             total = 0.0
             if "M" in players:
@@ -93,16 +112,13 @@ class Gamo(Method):
                 loss_d = discriminator_loss(out[:b], True, self.loss_kind) + discriminator_loss(out[b:], False, self.loss_kind)
                 losses["D"] = loss_d.detach()
                 total = total + loss_d
-            if losses:
-                self.opt_m.zero_grad(set_to_none=True)
-                total.backward()
-                self.opt_m.step()
+            self.opt_m.zero_grad(set_to_none=True)
+            total.backward()
+            self.opt_m.step()
 
-        # train generator
-        if "G" in players:
-            z = torch.randn(b, self.latent, generator=self.gen, device=self.device)
-            yg = self.minority_t[torch.randint(len(self.minority), (b,), generator=self.gen, device=self.device)]
-            xg, _ = self.G(z, yg, members)
+        # train generator: M (just updated) should predict the ones' complement; D should say real
+        if train_g:
+            xg, yg = x_all[-b:], ys[-1]
             loss_g = generator_vs_classifier_loss(self.M(xg), yg, self.loss_kind)
             if self.use_d:
                 loss_g = loss_g + discriminator_loss(self.D(xg, yg), True, self.loss_kind)
