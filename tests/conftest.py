@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny fake image datasets and tiny run configs (fast on a CPU)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gamo.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from gamo.data.types import Dataset
+
+
+def _fake_images(shape: tuple[int, int, int], counts: list[int], n_test: int = 5, seed: int = 0) -> Dataset:
+    """Uniform-noise images in [-1, 1], train rows ordered by class, a balanced test split."""
+    rng = np.random.default_rng(seed)
+    k = len(counts)
+    y = np.repeat(np.arange(k), counts).astype(np.int64)
+    yt = np.repeat(np.arange(k), n_test).astype(np.int64)
+    x = rng.uniform(-1, 1, (len(y), *shape)).astype(np.float32)
+    xt = rng.uniform(-1, 1, (len(yt), *shape)).astype(np.float32)
+    return Dataset(name="fake", kind="image", x_train=x, y_train=y, x_test=xt, y_test=yt,
+                   class_names=tuple(f"c{i}" for i in range(k)), train_idx=np.arange(len(y)),
+                   test_idx=np.arange(len(yt)), image_shape=shape)
+
+
+def _tiny_cfg(method: str = "gamo", *, steps: int = 10, seed: int = 0, data: dict | None = None,
+              model: dict | None = None, **train) -> RunConfig:
+    """A toy:moons run with small nets; ``data`` / ``model`` / ``train`` override fields."""
+    d = dict(dataset="toy:moons", profile="step:ir=10", n_per_class=120, n_test_per_class=20, seed=seed)
+    d.update(data or {})
+    m = dict(hidden=16, latent=8, g_hidden=16, feat_dim=32)
+    m.update(model or {})
+    t = dict(method=method, steps=steps, batch_size=16, seed=seed, device="cpu", n_fixed=4, grid=8,
+             snapshot_every=0)
+    t.update(train)
+    return RunConfig(data=DataConfig(**d), model=ModelConfig(**m), train=TrainConfig(**t))
+
+
+@pytest.fixture
+def fake_images():
+    """Factory: ``fake_images((1, 28, 28), [40, 20, 10])`` -> an image Dataset."""
+    return _fake_images
+
+
+@pytest.fixture
+def tiny_cfg():
+    """Factory: ``tiny_cfg("gamo", steps=5, data={...}, model={...}, lr_g=...)`` -> RunConfig."""
+    return _tiny_cfg
