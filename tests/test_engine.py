@@ -1,0 +1,427 @@
+"""Engine tests: the convex generator, metrics, shapes of every family, determinism, GAMO's
+effect on a toy problem, Algorithm 1's schedule, checkpoints, and the no-Streamlit rule.
+
+Everything runs on the CPU with tiny data (a few seconds in all, apart from the GAMO-vs-baseline
+run).
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from imblearn.metrics import geometric_mean_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    recall_score,
+)
+from sklearn.metrics import confusion_matrix as sk_confusion
+
+from gamo.data import load_dataset
+from gamo.methods import make_method
+from gamo.metrics import confusion_matrix, evaluate
+from gamo.train import Trainer, train
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny networks run fastest on one thread (and results do not depend on the thread count)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _method(cfg, data=None, steps: int = 0):
+    data = data if data is not None else load_dataset(cfg.data)
+    m = make_method(cfg, data, CPU)
+    for _ in range(steps):
+        m.step()
+    return m, data
+
+
+def _grads(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in module.parameters()]
+
+
+def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- 1. convexity
+CONVEX_CASES = {
+    # two minority classes (two IGU blocks), so the blocked product really splits the batch
+    "toy-blobs-3": dict(data=dict(dataset="toy:blobs", n_classes=3, profile="counts:80,20,10", n_per_class=100)),
+    # flattened 8x8 digits: dense family, 64 features, nine minority classes
+    "digits": dict(data=dict(dataset="digits", profile="exp:ir=10,max=30", n_test_per_class=5)),
+}
+
+
+@pytest.mark.parametrize("case", list(CONVEX_CASES))
+def test_convex_generator_dense_and_blocked_agree_and_are_convex(case, tiny_cfg):
+    cfg = tiny_cfg("gamo", **CONVEX_CASES[case])
+    m, data = _method(cfg, steps=5)   # a few steps, so that the weights are no longer uniform
+    G = m.G
+    y_train = torch.as_tensor(data.y_train)
+
+    # the IGU blocks are the minority classes, in label order, each over its own rows
+    assert G.block_classes == m.minority and len(m.minority) >= 2
+    assert G.block_sizes == [int(data.class_counts[c]) for c in m.minority]
+    members = m.train_features()[m.min_rows]                                      # (N, d)
+    member_class = y_train[m.min_rows]                                            # (N,)
+    for b, c in enumerate(G.block_classes):
+        lo, n = G.block_starts[b], G.block_sizes[b]
+        assert torch.all(member_class[lo:lo + n] == c)
+
+    gen = torch.Generator().manual_seed(1)
+    B = 64
+    z = torch.randn(B, G.latent, generator=gen)
+    minority = torch.tensor(m.minority)
+    y = minority[torch.randint(len(minority), (B,), generator=gen)]
+    y[: len(minority)] = minority                  # every minority class present, unsorted order
+    y = y[torch.randperm(B, generator=gen)]
+    rx = torch.randn(B, members.shape[1], generator=gen)
+    rw = torch.randn(B, members.shape[0], generator=gen)
+
+    out = {}
+    try:
+        for mode in ("dense", "blocked"):
+            G.mode = mode
+            G.zero_grad(set_to_none=True)
+            x, w = G(z, y, members)
+            ((x * rx).sum() + (w * rw).sum()).backward()
+            out[mode] = (x.detach(), w.detach(), _grads(G))
+            x2, _ = G(z, y, members, need_weights=False)
+            assert torch.allclose(x2, x)
+    finally:
+        G.mode = "auto"
+
+    for mode, (x, w, _) in out.items():
+        own = member_class.unsqueeze(0) == y.unsqueeze(1)                         # (B, N)
+        assert torch.all(w >= 0), mode
+        assert torch.all(w[~own] == 0), f"{mode}: weight on another class's member"
+        assert torch.all(w[own] > 0), mode
+        assert torch.allclose(w.sum(dim=1), torch.ones(B), atol=1e-5), mode
+        assert torch.allclose((w * own).sum(dim=1), torch.ones(B), atol=1e-5), mode
+        assert torch.allclose(x, w @ members, atol=1e-5), mode
+        # hence inside the bounding box of its class's members
+        for c in m.minority:
+            rows, mem = y == c, members[member_class == c]
+            assert torch.all(x[rows] >= mem.min(dim=0).values - 1e-5)
+            assert torch.all(x[rows] <= mem.max(dim=0).values + 1e-5)
+
+    (xd, wd, gd), (xb, wb, gb) = out["dense"], out["blocked"]
+    assert torch.allclose(xd, xb, atol=1e-6)
+    assert torch.allclose(wd, wb, atol=1e-7)
+    assert len(gd) == len(gb) == len(list(G.parameters()))
+    for a, b in zip(gd, gb):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert any(float(g.abs().sum()) > 0 for g in gd)
+
+
+# --------------------------------------------------------------------------- 2. Generated
+@pytest.mark.parametrize("case", ["moons", "blobs-3"])
+def test_generated_snapshot_parents(case, tiny_cfg):
+    data_kw = {} if case == "moons" else dict(dataset="toy:blobs", n_classes=3, profile="counts:80,20,10",
+                                               n_per_class=100)
+    cfg = tiny_cfg("gamo", steps=6, data=data_kw)
+    data = load_dataset(cfg.data)
+    tr = Trainer(cfg, data, with_grid=False)
+    snaps = list(train(cfg, trainer=tr))
+    m = tr.method
+    g = snaps[-1].generated
+    n_fixed = cfg.train.n_fixed
+    assert snaps[-1].step == 6
+    assert g.x.shape == (n_fixed * len(m.minority), 2)
+    assert g.y.tolist() == np.repeat(m.minority, n_fixed).tolist()
+    k = g.parent_idx.shape[1]
+    assert g.parent_w.shape == g.parent_idx.shape and k == min(5, len(m.min_rows))
+    # parents are training rows of the point's own class
+    assert np.all((g.parent_idx >= 0) & (g.parent_idx < len(data.y_train)))
+    assert np.all(data.y_train[g.parent_idx] == g.y[:, None])
+    # heaviest first, each a convex weight, the top ones summing to at most 1
+    assert np.all(np.diff(g.parent_w, axis=1) <= 0)
+    assert np.all((g.parent_w > 0) & (g.parent_w <= 1))
+    assert np.all(g.parent_w.sum(axis=1) <= 1 + 1e-5)
+    # they are the largest entries of the full weight vector that made the point
+    x, w, _, _ = m.generate(m.z_fixed, m.y_fixed)
+    assert np.allclose(g.x, x.numpy(), atol=1e-6)
+    assert np.allclose(g.parent_w[:, 0], w.max(dim=1).values.numpy())
+    full = w.numpy()
+    rows = m.min_rows.numpy()
+    for i in range(len(g.y)):
+        # parent_w[i, j] is the weight of training row parent_idx[i, j]
+        col = {int(r): j for j, r in enumerate(rows)}
+        assert np.allclose([full[i, col[int(r)]] for r in g.parent_idx[i]], g.parent_w[i])
+    # M's prediction and D's score for each point
+    assert g.m_pred.shape == g.y.shape and g.d_real.shape == g.y.shape
+    assert np.all((g.d_real >= 0) & (g.d_real <= 1))
+    # the same noise follows the same point: the first snapshot has the same classes per row
+    assert snaps[0].generated.y.tolist() == g.y.tolist()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: Gamo.generate takes top-k (k=min(5, N)) over ALL minority members, so a class "
+    "with fewer than 5 members gets zero-weight 'parents' from other classes (gamo/methods/gamo.py, "
+    "Gamo.generate)"))
+def test_generated_parents_of_a_class_smaller_than_top_k(tiny_cfg):
+    cfg = tiny_cfg("gamo", steps=2, data=dict(dataset="toy:blobs", n_classes=3, profile="counts:60,3,30",
+                                              n_per_class=100))
+    m, data = _method(cfg, steps=2)
+    g = m.generated()
+    assert np.all(data.y_train[g.parent_idx] == g.y[:, None])
+
+
+# --------------------------------------------------------------------------- 3. metrics
+def _labels(seed: int, zero_recall: bool):
+    rng = np.random.default_rng(seed)
+    K = int(rng.integers(2, 8))
+    n = 300
+    y_true = rng.integers(0, K, n)
+    y_true[:K] = np.arange(K)                                  # every class present
+    y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, K, n))
+    if zero_recall:
+        c = int(rng.integers(0, K))
+        bad = y_true == c
+        y_pred[bad] = (c + 1 + rng.integers(0, K - 1, int(bad.sum()))) % K   # never c where true is c
+    return y_true, y_pred, K
+
+
+@pytest.mark.parametrize("zero_recall", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_metrics_match_sklearn_and_imblearn(seed, zero_recall):
+    y_true, y_pred, K = _labels(seed, zero_recall)
+    got = evaluate(y_true, y_pred, K)
+    assert got.acsa == pytest.approx(balanced_accuracy_score(y_true, y_pred), abs=1e-12)
+    gm = geometric_mean_score(y_true, y_pred, average="multiclass")
+    assert got.gm == pytest.approx(gm, abs=1e-12)
+    assert got.accuracy == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
+    assert np.allclose(got.recall, recall_score(y_true, y_pred, average=None, labels=range(K)))
+    cm = sk_confusion(y_true, y_pred, labels=list(range(K)))
+    assert np.array_equal(got.confusion, cm)
+    # the torch version the methods use gives the same matrix
+    assert np.array_equal(confusion_matrix(torch.as_tensor(y_true), torch.as_tensor(y_pred), K).numpy(), cm)
+    if zero_recall:
+        assert min(got.recall) == 0.0 and got.gm == 0.0 and gm == 0.0
+    else:
+        assert got.gm > 0
+    assert got.gm <= got.acsa + 1e-12                           # GM <= arithmetic mean
+
+
+def test_metrics_perfect_and_constant_predictions():
+    y = np.array([0, 0, 1, 1, 1, 2])
+    perfect = evaluate(y, y, 3)
+    assert perfect.acsa == perfect.gm == perfect.accuracy == 1.0
+    const = evaluate(y, np.zeros_like(y), 3)
+    assert const.recall == (1.0, 0.0, 0.0)
+    assert const.acsa == pytest.approx(1 / 3) and const.gm == 0.0 and const.accuracy == pytest.approx(2 / 6)
+
+
+# --------------------------------------------------------------------------- 4. shapes
+FAMILIES = ["toy", "digits", "conv28", "conv32"]
+
+
+def _family_setup(family, tiny_cfg, fake_images, method):
+    if family == "toy":
+        cfg = tiny_cfg(method, steps=1)
+        return cfg, load_dataset(cfg.data), 2
+    if family == "digits":
+        cfg = tiny_cfg(method, steps=1, data=dict(dataset="digits", profile="exp:ir=10,max=30", n_test_per_class=5))
+        return cfg, load_dataset(cfg.data), 64
+    shape = (1, 28, 28) if family == "conv28" else (3, 32, 32)
+    data = fake_images(shape, [24, 12, 6])
+    # one outer epoch: ceil(42/16) = 3 iterations of F+M, then 3 GAMO iterations
+    n_steps = 3 if method == "baseline" else 6
+    return tiny_cfg(method, steps=n_steps, model=dict(feat_dim=512)), data, 512
+
+
+@pytest.mark.parametrize("method", ["baseline", "gamo_no_d", "gamo"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shapes_of_every_family(family, method, tiny_cfg, fake_images):
+    cfg, data, d = _family_setup(family, tiny_cfg, fake_images, method)
+    tr = Trainer(cfg, data)
+    m = tr.method
+    assert m.family == ("conv" if family.startswith("conv") else "dense")
+    assert m.feat_dim == d
+    snaps = list(train(cfg, trainer=tr))
+    K = data.n_classes
+    assert snaps[0].step == 0 and snaps[-1].step == cfg.train.steps == m.step_count
+    for s in snaps:
+        assert len(s.test.recall) == K and s.test.confusion.shape == (K, K)
+        assert int(s.test.confusion.sum()) == len(data.y_test)
+        assert all(math.isfinite(v) for v in s.losses.values())
+    last = snaps[-1]
+    assert set(last.losses) == set(m.players)
+    assert last.train is not None and len(last.train.recall) == K
+    assert int(last.train.confusion.sum()) == len(data.y_train)
+    g = last.generated
+    if method == "baseline":
+        assert g is None
+    else:
+        n_min = len(m.minority)
+        assert n_min == K - 1
+        assert g.x.shape == (cfg.train.n_fixed * n_min, d) and np.isfinite(g.x).all()
+        assert g.y.shape == g.m_pred.shape == (cfg.train.n_fixed * n_min,)
+        assert (g.d_real is None) == (method == "gamo_no_d")
+    if family == "toy":
+        n = cfg.train.grid
+        assert last.grid.m_proba.shape == (n, n, K)
+        assert np.allclose(last.grid.m_proba.sum(axis=2), 1, atol=1e-5)
+        if method == "gamo":
+            assert last.grid.d_real.shape == (n, n, K)
+        else:
+            assert last.grid.d_real is None
+    else:
+        assert last.grid is None
+
+
+# --------------------------------------------------------------------------- 5. determinism
+def _run(cfg, data):
+    return list(train(cfg, data))
+
+
+@pytest.mark.parametrize("family", ["toy", "conv28"])
+def test_same_seed_same_snapshots_different_seed_different(family, tiny_cfg, fake_images):
+    if family == "toy":
+        cfg = tiny_cfg("gamo", steps=20, snapshot_every=5)
+        data = load_dataset(cfg.data)
+    else:
+        cfg = tiny_cfg("gamo", steps=8, snapshot_every=2)
+        data = fake_images((1, 28, 28), [24, 12, 6])
+    a, b = _run(cfg, data), _run(cfg, data)
+    assert [s.step for s in a] == [s.step for s in b] and len(a) >= 4
+    for sa, sb in zip(a, b):
+        assert sa.losses == sb.losses
+        assert np.array_equal(sa.test.confusion, sb.test.confusion)
+        assert np.array_equal(sa.generated.x, sb.generated.x)
+        assert np.array_equal(sa.generated.parent_idx, sb.generated.parent_idx)
+        if sa.grid is not None:
+            assert np.array_equal(sa.grid.m_proba, sb.grid.m_proba)
+    c = _run(cfg.replace(train={"seed": 1}), data)
+    assert a[-1].losses != c[-1].losses
+    assert not np.allclose(a[-1].generated.x, c[-1].generated.x)
+
+
+# --------------------------------------------------------------------------- 6. GAMO helps the minority
+def test_gamo_raises_minority_recall_over_baseline(tiny_cfg):
+    # toy:moons with noise 0.3, IR 50 (300 vs 6 training points), 200 test points per class,
+    # 400 iterations, batch 32, LS loss, seed 0. Measured (torch 2.14 CPU, 1 thread):
+    #   Baseline CN: recall (1.00, 0.00), ACSA 0.500, GM 0.000
+    #   GAMO:        recall (0.815, 0.71), ACSA 0.762, GM 0.761
+    # (seeds 1-3: GAMO minority recall 0.56 / 0.87 / 0.70, baseline 0.00 each)
+    def final(method):
+        cfg = tiny_cfg(method, steps=400, batch_size=32,
+                       data=dict(profile="step:ir=50", noise=0.3, n_per_class=300, n_test_per_class=200),
+                       model=dict(hidden=32, g_hidden=32))
+        tr = Trainer(cfg, with_grid=False)
+        assert tr.data.class_counts.tolist() == [300, 6]
+        for _ in train(cfg, trainer=tr):
+            pass
+        return tr.method.evaluate("test")
+
+    base, gamo = final("baseline"), final("gamo")
+    assert gamo.recall[1] >= base.recall[1] + 0.4
+    assert gamo.acsa >= base.acsa + 0.15
+    assert gamo.gm >= base.gm + 0.4
+
+
+# --------------------------------------------------------------------------- 7. schedule
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_conv_schedule_and_feature_refresh(shape, tiny_cfg, fake_images):
+    data = fake_images(shape, [24, 12, 6])                            # n = 42, batch 16 -> 3
+    base, _ = _method(tiny_cfg("baseline"), data)
+    nod, _ = _method(tiny_cfg("gamo_no_d"), data)
+    m, _ = _method(tiny_cfg("gamo"), data)
+    assert base.schedule() == [("fm", 3)]
+    assert m.schedule() == nod.schedule() == [("fm", 3), ("gamo", 3)]
+    assert m.steps_per_epoch == 6
+    assert [m.phase_at(s)[0] for s in range(8)] == ["fm"] * 3 + ["gamo"] * 3 + ["fm"] * 2
+
+    f0 = m.train_features().clone()
+    for _ in range(3):
+        assert m.phase == "fm"
+        m.step()
+    assert m.phase == "gamo"
+    f1 = m.train_features()
+    assert f1.shape == (42, 32)
+    assert not torch.allclose(f0, f1)                                # F+M trained: features recomputed
+    assert torch.allclose(f1, m.features(m.x_train), atol=1e-6)
+    F_before = _params(m.F)
+    for _ in range(3):
+        m.step()
+        assert m.train_features() is f1                              # F fixed during the GAMO phase
+    assert all(torch.equal(v, _params(m.F)[k]) for k, v in F_before.items())
+    assert torch.equal(m._members(), f1[m.min_rows])
+    g = m.generated()
+    x, w, _, _ = m.generate(m.z_fixed, m.y_fixed)
+    assert torch.allclose(torch.as_tensor(g.x), w @ f1[m.min_rows], atol=1e-5)   # samples live in F's space
+
+    for _ in range(3):
+        m.step()                                                     # next epoch's F+M phase
+    f2 = m.train_features()
+    assert not torch.allclose(f1, f2)
+    assert torch.allclose(f2, m.features(m.x_train), atol=1e-6)
+    assert torch.equal(m._members(), f2[m.min_rows])                 # G combines the new features
+
+
+def test_dense_schedule(tiny_cfg):
+    cfg = tiny_cfg("gamo")
+    data = load_dataset(cfg.data)
+    n = len(data.y_train)
+    per = math.ceil(n / 16)
+    assert _method(cfg, data)[0].schedule() == [("gamo", per)]
+    assert _method(tiny_cfg("baseline"), data)[0].schedule() == [("m", per)]
+
+
+# --------------------------------------------------------------------------- 8. checkpoints
+def _roundtrip(cfg, data, k, tmp_path, n_next=4):
+    a, _ = _method(cfg, data, steps=k)
+    path = tmp_path / "ckpt.pt"
+    torch.save(a.state_dict(), path)
+    b, _ = _method(cfg, data)
+    b.load_state_dict(torch.load(path, weights_only=True))
+    assert b.step_count == a.step_count == k
+    for _ in range(n_next):
+        la = {p: float(v) for p, v in a.step().items()}
+        lb = {p: float(v) for p, v in b.step().items()}
+        assert la == lb, f"resumed at step {k}: {la} != {lb}"
+    for name, mod in a.modules().items():
+        pa, pb = _params(mod), _params(b.modules()[name])
+        assert all(torch.equal(pa[key], pb[key]) for key in pa), name
+    ga, gb = a.generated(), b.generated()
+    if ga is not None:
+        assert np.array_equal(ga.x, gb.x)
+    assert a.evaluate("test") .confusion.tolist() == b.evaluate("test").confusion.tolist()
+
+
+@pytest.mark.parametrize("method", ["baseline", "gamo_no_d", "gamo"])
+def test_checkpoint_roundtrip_dense(method, tiny_cfg, tmp_path):
+    cfg = tiny_cfg(method, loss="ce" if method == "gamo_no_d" else "ls")
+    _roundtrip(cfg, load_dataset(cfg.data), 7, tmp_path)
+
+
+@pytest.mark.parametrize("k", [0, 3, 4, 6], ids=lambda k: f"step{k}")
+def test_checkpoint_roundtrip_conv_at_phase_boundaries_and_in_gamo_phase(k, tiny_cfg, fake_images, tmp_path):
+    # epoch = 3 F+M iterations then 3 GAMO iterations
+    _roundtrip(tiny_cfg("gamo"), fake_images((1, 28, 28), [24, 12, 6]), k, tmp_path)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: the F+M phase's shuffled order Method._perm is not in state_dict, so a run resumed "
+    "in the middle of that phase draws a new permutation (gamo/methods/base.py, _step_fm / state_dict)"))
+def test_checkpoint_roundtrip_conv_mid_fm_phase(tiny_cfg, fake_images, tmp_path):
+    _roundtrip(tiny_cfg("gamo"), fake_images((1, 28, 28), [24, 12, 6]), 1, tmp_path)
+
+
+# --------------------------------------------------------------------------- 10. no Streamlit
+def test_engine_never_imports_streamlit():
+    code = ("import gamo, gamo.train, gamo.cli, gamo.runs, gamo.methods, gamo.metrics; import sys; "
+            "assert 'streamlit' not in sys.modules, 'gamo imported streamlit'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
