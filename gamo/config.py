@@ -13,8 +13,13 @@ from typing import Any
 
 from gamo.errors import ConfigError
 
-METHODS = ("baseline", "gamo_no_d", "gamo")
-METHOD_LABELS = {"baseline": "Baseline CN", "gamo_no_d": "GAMO\\D", "gamo": "GAMO"}
+METHODS = ("baseline", "gamo_no_d", "gamo", "smote", "borderline_smote", "adasyn",
+           "class_weighted", "logit_adjusted", "ldam_drw")
+METHOD_LABELS = {
+    "baseline": "Baseline CN", "gamo_no_d": "GAMO\\D", "gamo": "GAMO",
+    "smote": "SMOTE+CN", "borderline_smote": "BorderlineSMOTE+CN", "adasyn": "ADASYN+CN",
+    "class_weighted": "Class-weighted CN", "logit_adjusted": "Logit-adjusted CN", "ldam_drw": "LDAM-DRW",
+}
 LOSSES = ("ls", "ce")
 FAMILIES = ("auto", "dense", "conv")
 

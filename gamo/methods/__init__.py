@@ -8,8 +8,14 @@ from gamo.data.types import Dataset
 from gamo.errors import ConfigError
 from gamo.methods.base import Method
 from gamo.methods.gamo import Gamo, GamoNoD
+from gamo.methods.rivals import LDAMDRW, ClassWeighted, LogitAdjusted
+from gamo.methods.smote import AdasynCN, BorderlineSmoteCN, SmoteCN
 
-REGISTRY: dict[str, type[Method]] = {"baseline": Method, "gamo_no_d": GamoNoD, "gamo": Gamo}
+REGISTRY: dict[str, type[Method]] = {
+    "baseline": Method, "gamo_no_d": GamoNoD, "gamo": Gamo,
+    "smote": SmoteCN, "borderline_smote": BorderlineSmoteCN, "adasyn": AdasynCN,
+    "class_weighted": ClassWeighted, "logit_adjusted": LogitAdjusted, "ldam_drw": LDAMDRW,
+}
 
 
 def make_method(cfg: RunConfig, data: Dataset, device: torch.device) -> Method:

@@ -173,13 +173,17 @@ class Method:
     def _step_phase(self, phase: str, players: set[str] | None) -> dict[str, torch.Tensor]:
         raise ConfigError(f"method {self.name}: unknown phase {phase}")
 
+    def real_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """M's loss on real labelled data (cost-sensitive methods override this)."""
+        return classifier_loss(logits, y, self.loss_kind)
+
     def _real_batch(self) -> torch.Tensor:
         return torch.randint(self.n, (self.batch,), generator=self.gen, device=self.device)
 
     def _step_m(self) -> dict[str, torch.Tensor]:
         # train classifier on real data
         idx = self._real_batch()
-        loss = classifier_loss(self.M(self.x_train[idx]), self.y_train[idx], self.loss_kind)
+        loss = self.real_loss(self.M(self.x_train[idx]), self.y_train[idx])
         self.opt_m.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_m.step()
@@ -191,7 +195,7 @@ class Method:
             self._perm = torch.randperm(self.n, generator=self.gen, device=self.device)
         idx = self._perm[pos * self.batch:(pos + 1) * self.batch]
         self.F.train()
-        loss = classifier_loss(self.M(self.F(self.x_train[idx])), self.y_train[idx], self.loss_kind)
+        loss = self.real_loss(self.M(self.F(self.x_train[idx])), self.y_train[idx])
         self.opt_fm.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_fm.step()

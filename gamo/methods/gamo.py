@@ -161,20 +161,33 @@ class Gamo(Method):
         )
 
     @torch.no_grad()
-    def balancing_samples(self, seed: int) -> dict[str, np.ndarray] | None:
-        need = {c: int(self.counts.max() - self.counts[c]) for c in self.minority}
-        total = sum(need.values())
-        if total == 0:
-            return None
+    def sample(self, counts: dict[int, int], seed: int) -> dict[str, np.ndarray]:
+        """Generate ``counts[c]`` points for each minority class c, from fresh noise seeded by
+        ``seed``: ``x`` (n, d), ``y``, and each point's top convex parents (rows of x_train)."""
+        bad = [c for c, n in counts.items() if n > 0 and c not in self.minority]
+        if bad:
+            raise ValueError(f"classes {bad} have no IGU: GAMO generates only for minority classes {self.minority}")
+        y = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in counts.items()] or
+                      [torch.zeros(0, dtype=torch.long)]).to(self.device)
+        total = len(y)
         g = torch.Generator(device="cpu").manual_seed(seed)
-        y = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in need.items()]).to(self.device)
         z = torch.randn(total, self.latent, generator=g).to(self.device)
         xs, pis, pws = [], [], []
         for i in range(0, total, 1024):
             x, _, pi, pw = self.generate(z[i:i + 1024], y[i:i + 1024])
             xs.append(x.cpu()), pis.append(pi.cpu()), pws.append(pw.cpu())
+        if not xs:
+            k = min(TOP_PARENTS, len(self.min_rows))
+            return {"x": np.zeros((0, self.feat_dim), np.float32), "y": np.zeros(0, np.int64),
+                    "parent_idx": np.zeros((0, k), np.int64), "parent_w": np.zeros((0, k), np.float32)}
         return {"x": torch.cat(xs).numpy(), "y": y.cpu().numpy(),
                 "parent_idx": torch.cat(pis).numpy(), "parent_w": torch.cat(pws).numpy()}
+
+    def balancing_samples(self, seed: int) -> dict[str, np.ndarray] | None:
+        need = {c: int(self.counts.max() - self.counts[c]) for c in self.minority}
+        if sum(need.values()) == 0:
+            return None
+        return self.sample(need, seed)
 
     def optimizers(self):
         opts = super().optimizers()

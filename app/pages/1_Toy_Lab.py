@@ -1,0 +1,501 @@
+"""Train GAMO (or a baseline) on a 2D toy in seconds and watch it live: M's decision regions, D's score, each minority class's convex hull, and the generated points moving toward the class periphery; click a generated point to see its convex parents, or compare two methods side by side.
+
+The page only wires widgets: settings and figures live in ``app/ui/toylab.py``, the live runs
+(the engine's RunHandle in a worker thread) in ``app/ui/toylab_runs.py``. Every setting is
+mirrored in the URL, so a link reproduces the exact setup.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict
+import time
+from pathlib import Path
+
+import streamlit as st
+
+_ROOT = Path(__file__).resolve().parent.parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from app.ui import toylab as tl  # noqa: E402
+from app.ui.figures import generated_indices_from_selection  # noqa: E402
+from app.ui.toylab_runs import (  # noqa: E402
+    LiveRun,
+    save_run,
+    start_live_run,
+    start_watchdog,
+    stop_runs,
+    wait_for_step,
+)
+from gamo.config import METHOD_LABELS, METHODS, DataConfig  # noqa: E402
+from gamo.data import load_dataset  # noqa: E402
+from gamo.errors import GamoError  # noqa: E402
+from gamo.runs import RunError  # noqa: E402
+
+REFRESH_S = 0.2          # the live view redraws 5 times a second while a run trains
+RUNS_DIR = Path(os.environ.get("GAMO_RUNS_DIR", _ROOT / "runs"))
+LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
+SPEED_OPTIONS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 500]
+LATENT_OPTIONS = [2, 4, 8, 16, 32, 64, 128]
+WIDTH_OPTIONS = [8, 16, 32, 64, 128, 256]
+BATCH_OPTIONS = [16, 32, 64, 128, 256]
+TOY_LABELS = {"moons": "two moons", "circles": "circles (ring around a disc)", "blobs": "blobs",
+              "spirals": "spirals", "nonconvex": "non-convex minority (paper's Fig. 1)"}
+
+st.set_page_config(page_title="Toy Lab · GAMO Lab", page_icon="⚖️", layout="wide")
+ss = st.session_state
+
+
+# --------------------------------------------------------------------------------------
+# settings: URL -> widgets -> ToySettings -> URL
+# --------------------------------------------------------------------------------------
+def _with(options: list, value) -> list:
+    return sorted(set(options) | {value})
+
+
+def _ensure(key: str, value) -> None:
+    """Give a widget its value from the current settings unless it already has one."""
+    if key not in ss:
+        ss[key] = value
+
+
+def _on_dataset() -> None:
+    if ss.tl_dataset not in tl.MULTICLASS_TOYS:
+        ss.tl_classes = 2
+        _on_classes()
+
+
+def _on_classes() -> None:
+    try:
+        counts = tl.parse_counts(ss.get("tl_counts", ""))
+    except ValueError:
+        counts = tl.DEFAULTS.counts
+    ss.tl_counts = ",".join(str(c) for c in tl._fit_counts(counts, int(ss.tl_classes)))
+
+
+def sidebar(prev: tl.ToySettings) -> tuple[tl.ToySettings, str | None]:
+    """The sidebar's widgets; returns the settings and a counts error (or None)."""
+    sb = st.sidebar
+    sb.header("Data")
+    _ensure("tl_dataset", prev.dataset)
+    sb.selectbox("Toy dataset", tl.TOY_NAMES, key="tl_dataset", format_func=TOY_LABELS.get,
+                 on_change=_on_dataset)
+    multi = ss.tl_dataset in tl.MULTICLASS_TOYS
+    _ensure("tl_classes", prev.n_classes)
+    if multi:
+        sb.number_input("Classes", 2, 6, key="tl_classes", on_change=_on_classes)
+    _ensure("tl_imb", prev.imbalance)
+    sb.radio("Imbalance given as", ["counts", "ratio"], key="tl_imb", horizontal=True,
+             format_func={"counts": "points per class", "ratio": "imbalance ratio"}.get)
+    counts_error = None
+    counts = prev.counts
+    if ss.tl_imb == "counts":
+        _ensure("tl_counts", ",".join(str(c) for c in prev.counts))
+        sb.text_input("Training points per class (class 0 first)", key="tl_counts",
+                      help="Comma-separated, e.g. 1000,50. Class 0 is the majority.")
+        try:
+            counts = tl.parse_counts(ss.tl_counts)
+            if len(counts) != int(ss.tl_classes if multi else 2):
+                raise ValueError(f"give {int(ss.tl_classes if multi else 2)} counts, one per class")
+        except ValueError as e:
+            counts_error = f"Points per class: {e}."
+            counts = prev.counts
+    else:
+        _ensure("tl_nmax", prev.n_max)
+        _ensure("tl_ir", float(prev.ir))
+        sb.number_input("Majority class size", 2, 5000, step=100, key="tl_nmax")
+        sb.number_input("Imbalance ratio (majority / minority)", 1.0, 1000.0, step=1.0,
+                        key="tl_ir", format="%g")
+    _ensure("tl_noise", float(prev.noise))
+    sb.slider("Noise", 0.0, 1.0, step=0.05, key="tl_noise")
+    _ensure("tl_seed", int(prev.seed))
+    sb.number_input("Seed", 0, 2**31 - 1, step=1, key="tl_seed")
+
+    sb.header("Model")
+    _ensure("tl_method", prev.method)
+    sb.selectbox("Method", METHODS, key="tl_method", format_func=METHOD_LABELS.get)
+    _ensure("tl_compare_on", bool(prev.compare))
+    sb.toggle("Compare with a second method", key="tl_compare_on",
+              help="Train the same data and seed with two methods side by side.")
+    compare = ""
+    if ss.tl_compare_on:
+        others = [m for m in METHODS if m != ss.tl_method]
+        default = prev.compare if prev.compare in others else (
+            "baseline" if "baseline" in others else others[0])
+        if ss.get("tl_compare") not in others:
+            ss.tl_compare = default
+        sb.selectbox("Second method", others, key="tl_compare", format_func=METHOD_LABELS.get)
+        compare = ss.tl_compare
+    _ensure("tl_loss", prev.loss)
+    sb.radio("Loss", ["ls", "ce"], key="tl_loss", horizontal=True,
+             format_func={"ls": "least squares (LS)", "ce": "cross-entropy (CE)"}.get)
+    _ensure("tl_latent", prev.latent)
+    sb.select_slider("Latent size of G", _with(LATENT_OPTIONS, prev.latent), key="tl_latent")
+    _ensure("tl_width", prev.width)
+    sb.select_slider("Network width", _with(WIDTH_OPTIONS, prev.width), key="tl_width",
+                     help="Hidden units of M, D and G's cTMU.")
+    _ensure("tl_batch", prev.batch)
+    sb.select_slider("Batch size", _with(BATCH_OPTIONS, prev.batch), key="tl_batch")
+
+    sb.header("Live (applies without reset)")
+    for key, name, label in (("tl_lr_m", "lr_m", "Learning rate of M"),
+                             ("tl_lr_d", "lr_d", "Learning rate of D"),
+                             ("tl_lr_g", "lr_g", "Learning rate of G")):
+        v = float(getattr(prev, name))
+        _ensure(key, v)
+        sb.select_slider(label, _with(LR_OPTIONS, v), key=key, format_func=lambda x: f"{x:g}")
+    _ensure("tl_speed", prev.speed)
+    sb.select_slider("Speed: iterations per refresh", _with(SPEED_OPTIONS, prev.speed),
+                     key="tl_speed", help="Iterations between two snapshots of the view.")
+
+    sb.header("View")
+    _ensure("tl_show_d", prev.show_d)
+    sb.toggle("Show D's real score (contours)", key="tl_show_d")
+    n_classes = int(ss.tl_classes) if multi else 2
+    _ensure("tl_d_class", min(prev.d_class, n_classes - 1))
+    if ss.tl_d_class >= n_classes:
+        ss.tl_d_class = n_classes - 1
+    sb.selectbox("D's score for class", list(range(n_classes)), key="tl_d_class",
+                 disabled=not ss.tl_show_d)
+    _ensure("tl_trails", prev.trails)
+    sb.toggle("Trails of recent positions", key="tl_trails")
+
+    s = tl.ToySettings(
+        dataset=ss.tl_dataset, n_classes=n_classes, imbalance=ss.tl_imb, counts=tuple(counts),
+        n_max=int(ss.get("tl_nmax", prev.n_max)), ir=float(ss.get("tl_ir", prev.ir)),
+        noise=float(ss.tl_noise), seed=int(ss.tl_seed), method=ss.tl_method, compare=compare,
+        loss=ss.tl_loss, lr_m=float(ss.tl_lr_m), lr_d=float(ss.tl_lr_d), lr_g=float(ss.tl_lr_g),
+        latent=int(ss.tl_latent), width=int(ss.tl_width), batch=int(ss.tl_batch),
+        speed=int(ss.tl_speed), show_d=bool(ss.tl_show_d), d_class=int(ss.tl_d_class),
+        trails=bool(ss.tl_trails),
+    )
+    return s, counts_error
+
+
+# --------------------------------------------------------------------------------------
+# runs
+# --------------------------------------------------------------------------------------
+@st.cache_data(max_entries=32, show_spinner=False)
+def _dataset(data_json: str):
+    return load_dataset(DataConfig(**json.loads(data_json)))
+
+
+def _hint(msg: str) -> str:
+    low = msg.lower()
+    if "at least 2" in low or "only 1" in low or "only 0" in low:
+        return ("Every class needs at least 2 training points: G's points are weighted averages "
+                "of a class's real points, and a hull of one point has nothing to average. "
+                "Raise the smallest count (or lower the imbalance ratio).")
+    if "available" in low:
+        return "Ask for fewer points, or use the imbalance-ratio form with a smaller majority."
+    return "Change the setting the message names in the sidebar; the page's defaults always work."
+
+
+def _start(s: tl.ToySettings) -> list[LiveRun] | None:
+    """Start the session's runs for ``s`` (one, or two in compare mode); None on an error."""
+    methods = [s.method] + ([s.compare] if s.compare else [])
+    try:
+        cfgs = [tl.build_config(s, m) for m in methods]
+        data = _dataset(json.dumps(asdict(cfgs[0].data), sort_keys=True))
+    except GamoError as e:
+        st.error(f"**This setting cannot be trained:** {e}\n\n{_hint(str(e))}", icon="⚠️")
+        return None
+    runs = [start_live_run(cfg, data, s, paused=True) for cfg in cfgs]
+    start_watchdog(runs)
+    wait_for_step(runs, [0] * len(runs), timeout=10.0)
+    return runs
+
+
+def ensure_runs(s: tl.ToySettings) -> list[LiveRun] | None:
+    """The session's live runs for these settings (a data/model change stops and restarts)."""
+    key = tl.reset_key(s)
+    if ss.get("tl_runs_key") != key or "tl_runs" not in ss:
+        stop_runs(ss.get("tl_runs"))
+        ss.tl_runs = _start(s)
+        ss.tl_runs_key = key if ss.tl_runs is not None else None
+        ss.tl_action = "start"
+    runs = ss.tl_runs
+    for r in runs or []:
+        r.apply_live(s)
+    return runs
+
+
+def controls(runs: list[LiveRun], s: tl.ToySettings) -> None:
+    players = sorted({p for r in runs for p in r.players}, key="MDG".index)
+    cols = st.columns([1, 1, 1, 1, 0.3, 1, 1, 1, 2.2])
+    play = cols[0].button("▶ Play", key="tl_play", type="primary", width="stretch")
+    pause = cols[1].button("⏸ Pause", key="tl_pause", width="stretch")
+    step = cols[2].button("Step", key="tl_step", width="stretch",
+                          help="One full iteration (every player updates once), then pause.")
+    reset = cols[3].button("Reset", key="tl_reset", width="stretch",
+                           help="Start again from step 0 with the same settings.")
+    by_player = {}
+    helps = {"M": "Advance only M (the classifier) by one update.",
+             "D": "Advance only D (the discriminator) by one update.",
+             "G": "Advance only G (the generator) by one update."}
+    for i, p in enumerate("MDG"):
+        by_player[p] = cols[5 + i].button(f"Step {p}", key=f"tl_step_{p}", width="stretch",
+                                          disabled=p not in players, help=helps[p])
+    cols[8].caption("Per-player steps apply to runs whose method has that player "
+                    "(D only exists in GAMO).")
+
+    if play:
+        for r in runs:
+            if r.handle.status.state in ("paused", "starting", "running"):
+                r.handle.resume()
+        ss.tl_action = "play"
+    if pause:
+        for r in runs:
+            r.handle.pause()
+        ss.tl_action = "pause"
+    if reset:
+        stop_runs(runs)
+        ss.tl_runs = _start(s)
+        ss.tl_action = "reset"
+        for k in [k for k in ss if str(k).startswith(("tl_follow_", "tl_sel_seen_"))]:
+            del ss[k]
+    one = "all" if step else next((p for p, b in by_player.items() if b), None)
+    if one is not None:
+        chosen = [r for r in runs if one == "all" or one in r.players]
+        targets = []
+        for r in chosen:
+            tr = r.handle.trainer
+            targets.append((tr.step_count if tr is not None else 0) + 1)
+            r.handle.step(1, None if one == "all" else {one})
+        wait_for_step(chosen, targets, timeout=5.0)
+        ss.tl_action = "step" if one == "all" else one
+
+
+# --------------------------------------------------------------------------------------
+# the live view (a fragment that redraws while a run trains)
+# --------------------------------------------------------------------------------------
+def _rate(snaps) -> float | None:
+    """Iterations per second over the last ~2 s of snapshots."""
+    if len(snaps) < 2:
+        return None
+    last = snaps[-1]
+    for s in reversed(snaps[:-1]):
+        if last.elapsed - s.elapsed >= 2.0 or s is snaps[0]:
+            dt = last.elapsed - s.elapsed
+            return (last.step - s.step) / dt if dt > 0 else None
+    return None
+
+
+def _status_line(i: int, r: LiveRun, snap, snaps, redraw: int) -> None:
+    st_ = r.handle.status
+    rate = _rate(snaps) if st_.state == "running" else None
+    digest = tl.points_digest(snap.generated if snap else None)
+    step = snap.step if snap else 0
+    rate_txt = f" · {rate:,.0f} it/s" if rate else ""
+    st.markdown(
+        f'<span id="toylab-status-{i}" data-step="{step}" data-digest="{digest}" '
+        f'data-state="{st_.state}" data-redraw="{redraw}">'
+        f"<b>{METHOD_LABELS[r.method]}</b> · <b>step {step:,}</b> of {st_.total:,} · "
+        f"{st_.state}{rate_txt} · redraw {redraw} · points {digest}</span>",
+        unsafe_allow_html=True,
+    )
+    if st_.state == "error":
+        st.error(f"**The run stopped with an error:** {st_.error}\n\n{_hint(st_.error or '')}",
+                 icon="⚠️")
+
+
+def _selected(i: int, r: LiveRun, snap) -> int | None:
+    """The generated point to highlight: the last one clicked, or the one chosen below."""
+    key, seen, follow = f"tl_fig_{i}_{r.run_id}", f"tl_sel_seen_{i}", f"tl_follow_{i}"
+    picked = generated_indices_from_selection(ss.get(key))
+    if picked and tuple(picked) != ss.get(seen):
+        ss[seen] = tuple(picked)
+        ss[follow] = picked[-1]
+    m = len(snap.generated.x) if snap is not None and snap.generated is not None else 0
+    sel = ss.get(follow)
+    return sel if isinstance(sel, int) and 0 <= sel < m else None
+
+
+def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
+    sel = _selected(i, r, snap)
+    trails = tl.trail_positions(snaps) if s.trails else None
+    title = f"{METHOD_LABELS[r.method]} — step {snap.step if snap else 0}"
+    fig = tl.toy_view(snap, r.data.x_train, r.data.y_train, hulls=r.hulls, x_range=r.x_range,
+                      y_range=r.y_range, trails=trails, selected=sel, show_d=s.show_d,
+                      d_class=s.d_class, title=title, height=height,
+                      uirevision=f"toy{i}{r.run_id}")
+    st.plotly_chart(fig, key=f"tl_fig_{i}_{r.run_id}", on_select="rerun",
+                    selection_mode="points", config=tl.PLOTLY_CONFIG, theme=None)
+    gen = snap.generated if snap else None
+    if gen is not None:
+        m = len(gen.x)
+        opts = [None] + list(range(m))
+        if ss.get(f"tl_follow_{i}") not in opts:
+            ss[f"tl_follow_{i}"] = None
+        st.selectbox("Follow a generated point (or click one in the plot)", opts,
+                     key=f"tl_follow_{i}",
+                     format_func=lambda k: "none" if k is None else f"#{k} (class {int(gen.y[k])})")
+        if sel is not None and gen.parent_idx is not None:
+            import pandas as pd
+
+            rows = gen.parent_idx[sel]
+            st.dataframe(pd.DataFrame({
+                "parent (training row)": rows.astype(int),
+                "x₁": r.data.x_train[rows, 0], "x₂": r.data.x_train[rows, 1],
+                "weight": gen.parent_w[sel],
+            }), hide_index=True, width="stretch", height=220)
+            st.caption(f"Point #{sel} is Σ wⱼxⱼ over all {int((r.data.y_train == gen.y[sel]).sum())} "
+                       f"real points of class {int(gen.y[sel])}; these are its heaviest parents "
+                       f"(together {float(gen.parent_w[sel].sum()):.0%} of the weight).")
+
+
+def live_view(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
+    ss.tl_redraws = ss.get("tl_redraws", 0) + 1
+    redraw = ss.tl_redraws
+    now = time.monotonic()
+    views = []
+    for r in runs:
+        r.last_poll = now
+        snaps = r.handle.history()
+        views.append((r, snaps[-1] if snaps else None, snaps))
+    mover = tl.last_mover(ss.get("tl_action"), runs[0].method)
+    state0 = runs[0].handle.status.state
+
+    if len(runs) == 1:
+        r, snap, snaps = views[0]
+        _status_line(0, r, snap, snaps, redraw)
+        left, right = st.columns([1.45, 1.0], gap="medium")
+        with left:
+            _toy(0, r, snap, snaps, s, height=600)
+        with right:
+            stats = r.stats(snap) if snap is not None else None
+            st.info(tl.explain(r.method, mover, snap, stats, minority=r.minority,
+                               real_distance=r.real_distance, state=state0))
+            if snaps:
+                series = tl.history_series(snaps, r.stats)
+                st.plotly_chart(tl.loss_chart(series), key="tl_losses", config=tl.PLOTLY_CONFIG,
+                                theme=None)
+                st.plotly_chart(tl.score_chart(series), key="tl_scores", config=tl.PLOTLY_CONFIG,
+                                theme=None)
+                if r.method != "baseline":
+                    st.plotly_chart(tl.generated_chart(series, r.real_distance), key="tl_gen",
+                                    config=tl.PLOTLY_CONFIG, theme=None)
+    else:
+        cols = st.columns(len(runs), gap="medium")
+        all_series = {}
+        for i, (col, (r, snap, snaps)) in enumerate(zip(cols, views)):
+            with col:
+                _status_line(i, r, snap, snaps, redraw)
+                _toy(i, r, snap, snaps, s, height=520)
+                if snap is not None:
+                    stats = r.stats(snap)
+                    rec = ", ".join(f"class {c} {v:.2f}" for c, v in enumerate(snap.test.recall))
+                    extra = ""
+                    if r.method != "baseline" and stats["misclassified"] == stats["misclassified"]:
+                        extra = (f" · M misclassifies {stats['misclassified']:.0%} of G's points,"
+                                 f" mean distance to hull edge {stats['hull_distance']:.2f}")
+                    st.caption(f"Test recall {rec} · ACSA {snap.test.acsa:.2f} · "
+                               f"GM {snap.test.gm:.2f}{extra}")
+                if snaps:
+                    all_series[METHOD_LABELS[r.method]] = tl.history_series(snaps, r.stats)
+        a, b = st.columns([1.2, 1.0], gap="medium")
+        with a:
+            if all_series:
+                st.plotly_chart(tl.compare_chart(all_series, runs[0].minority), key="tl_compare_chart",
+                                config=tl.PLOTLY_CONFIG, theme=None)
+        with b:
+            st.info(
+                "**Same data, same seed, two methods.** This is the paper's Figure 1 on screen. "
+                "Baseline CN trains M on the imbalanced points only, so its boundary creeps into "
+                "the minority class. GAMO\\D adds G's convex points, which M must classify "
+                "correctly: the boundary is pushed back, but without D the points may fill the "
+                "empty parts of a non-convex class's hull. GAMO adds D, which keeps them on the "
+                "class's real shape. Compare the minority recall (dashed) of both runs.\n\n"
+                + tl.explain(views[0][0].method, mover, views[0][1],
+                             views[0][0].stats(views[0][1]) if views[0][1] else None,
+                             minority=views[0][0].minority,
+                             real_distance=views[0][0].real_distance, state=state0)
+            )
+
+    if ticking and not any(r.handle.status.state in ("starting", "running") for r in runs):
+        st.rerun(scope="app")  # the run ended or paused elsewhere: stop ticking
+
+
+def keep_and_share(runs: list[LiveRun], s: tl.ToySettings) -> None:
+    with st.expander("Keep and share", expanded=False):
+        st.markdown(
+            "**Share this setup:** every setting is in the page's address (URL); copy it from "
+            "the browser's address bar.  \n**Figure as PNG:** hover the plot and click the camera "
+            "icon (“Download plot as png”) in its toolbar.  \n**Generated points as CSV:** their "
+            "positions, M's verdict, and each point's heaviest convex parents with weights."
+        )
+        c1, c2 = st.columns(2)
+        for i, r in enumerate(runs):
+            def csv(r=r) -> str:
+                snap = r.handle.latest
+                return tl.generated_table(snap.generated if snap else None, r.data.x_train,
+                                          snap.step if snap else None).to_csv(index=False)
+
+            c1.download_button(f"Generated points of {METHOD_LABELS[r.method]} (CSV)", data=csv,
+                               file_name=f"toylab_{r.method}_{s.dataset}_generated.csv",
+                               mime="text/csv", key=f"tl_csv_{i}", on_click="ignore",
+                               disabled=r.method == "baseline")
+        default = f"toylab-{s.dataset}-{s.method}{'-vs-' + s.compare if s.compare else ''}-seed{s.seed}"
+        name = c2.text_input("Run name (saved under runs/)", value=default, key="tl_run_name")
+        busy = any(r.handle.status.state in ("starting", "running") for r in runs)
+        if c2.button("Save run", key="tl_save", disabled=busy,
+                     help="Pause first: a run is saved while it is paused or finished."):
+            for r in runs:
+                folder = name if len(runs) == 1 else f"{name}-{r.method}"
+                try:
+                    out = save_run(r, RUNS_DIR, folder, s)
+                except (ValueError, RunError) as e:
+                    c2.error(f"Not saved: {e}")
+                else:
+                    c2.success(f"Saved {METHOD_LABELS[r.method]} at step {r.handle.latest.step} "
+                               f"to `{out}`")
+
+
+# --------------------------------------------------------------------------------------
+# the page
+# --------------------------------------------------------------------------------------
+st.title("Toy Lab")
+st.caption("Class imbalance and GAMO in 2D: press Play and watch the three players. "
+           "Blue is the majority class, red the minority; crosses are G's generated points.")
+
+first = "tl_settings" not in ss
+if first:
+    prev, warnings = tl.settings_from_query(st.query_params)
+else:
+    prev, warnings = ss.tl_settings, []
+settings, counts_error = sidebar(prev)
+for w in warnings:
+    st.warning(w)
+if counts_error:
+    st.sidebar.error(counts_error)
+    st.error(f"{counts_error} The run keeps the last valid counts.")
+ss.tl_settings = settings
+query = tl.settings_to_query(settings)
+if {k: st.query_params.get(k) for k in query} != query:
+    st.query_params.update(query)
+
+runs = ensure_runs(settings)
+if runs:
+    controls(runs, settings)
+    runs = ss.tl_runs
+if runs:
+    ticking = any(r.handle.status.state in ("starting", "running") for r in runs)
+    st.fragment(live_view, run_every=REFRESH_S if ticking else None)(runs, settings, ticking)
+    keep_and_share(runs, settings)
+    with st.expander("How to read the picture"):
+        st.markdown(
+            """
+* **Dots** are the real training points (blue: majority, red: minority). The **shaded
+  background** is the class M predicts there; the dark line is M's decision boundary.
+* The **dashed red polygon** is the minority class's convex hull. G's points are weighted
+  averages of real minority points, so they can never leave it.
+* **Crosses** are G's points for a fixed set of noise vectors (the same cross is the same point
+  at every step); the faint lines behind them are their recent paths. A cross M misclassifies
+  sits on the wrong side of the boundary.
+* **Dotted contours** (GAMO only) are D's "real" score for the chosen class: high where the
+  real points of that class are.
+* **Click a cross** to draw lines to its heaviest convex parents (thicker = more weight).
+"""
+        )

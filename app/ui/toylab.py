@@ -1,0 +1,728 @@
+"""The Toy Lab's logic, kept out of the page so it can be tested without Streamlit.
+
+Everything here is a plain function of settings, arrays or engine snapshots:
+
+* :class:`ToySettings` and the URL round trip (:func:`settings_from_query`,
+  :func:`settings_to_query`), so a teacher can share an exact setup as a link;
+* :func:`build_config`, the widgets' values as a :class:`gamo.config.RunConfig`;
+* what is drawn from a snapshot: :func:`toy_view` (the 2D figure), :func:`trail_positions`,
+  :func:`generated_stats`, :func:`history_series` and the side charts, :func:`generated_table`
+  (the CSV export), :func:`points_digest`, and :func:`explain` (the student-facing panel).
+
+Nothing here starts a thread or calls Streamlit; see ``app/ui/toylab_runs.py`` for the live runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.ui.figures import class_colors, metric_curves, toy_figure
+from gamo.config import LOSSES, METHOD_LABELS, METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from gamo.geometry import convex_hull, hull_distance
+from gamo.snapshot import Generated, Snapshot
+
+__all__ = [
+    "TOY_NAMES", "STEP_CAP", "N_TEST_PER_CLASS", "TRAIL_LENGTH", "PLOTLY_CONFIG", "ToySettings",
+    "DEFAULTS", "parse_counts", "settings_from_query", "settings_to_query", "class_counts",
+    "profile_for", "build_config", "reset_key", "method_players", "axis_ranges",
+    "minority_hulls", "trail_positions", "generated_stats", "history_series", "toy_view",
+    "loss_chart", "score_chart", "generated_chart", "compare_chart", "generated_table",
+    "points_digest", "explain", "last_mover",
+]
+
+TOY_NAMES = ("moons", "circles", "blobs", "spirals", "nonconvex")
+MULTICLASS_TOYS = ("blobs", "spirals")
+STEP_CAP = 20_000           # a run never trains longer than this (DESIGN: runs have a step cap)
+N_TEST_PER_CLASS = 100      # balanced test split, as in the paper
+TRAIL_LENGTH = 10           # snapshots of recent positions drawn behind each generated point
+N_FIXED = 24                # generated points followed per minority class
+GRID = 60                   # resolution of M's and D's maps
+TOP_PARENTS_SHOWN = 5
+
+# Plotly's modebar, shown on hover: the camera button ("Download plot as png") is kept on
+# purpose, since exporting the figure is a feature of the page (kaleido is not needed: the
+# browser renders the PNG).
+PLOTLY_CONFIG: dict[str, Any] = {
+    "displayModeBar": True,
+    "displaylogo": False,
+    "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
+    "toImageButtonOptions": {"format": "png", "filename": "gamo_toy_lab", "scale": 2},
+    "scrollZoom": False,
+}
+
+
+# ------------------------------------------------------------------------------------------
+# settings and the URL
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ToySettings:
+    """Every setting of the Toy Lab (the page's widgets; the URL's query parameters).
+
+    ``imbalance`` is ``"counts"`` (``counts`` gives each class's training size, label order)
+    or ``"ratio"`` (class 0 gets ``n_max`` points, every other class ``n_max / ir``).
+    ``compare`` is ``""`` (one run) or a second method trained side by side on the same data.
+    ``speed`` is the number of iterations between two snapshots (one refresh of the view).
+    """
+
+    dataset: str = "moons"
+    n_classes: int = 2
+    imbalance: str = "counts"
+    counts: tuple[int, ...] = (1000, 50)
+    n_max: int = 1000
+    ir: float = 20.0
+    noise: float = 0.25
+    seed: int = 0
+    method: str = "gamo"
+    compare: str = ""
+    loss: str = "ls"
+    lr_m: float = 1e-3
+    lr_d: float = 1e-3
+    lr_g: float = 1e-3
+    latent: int = 16
+    width: int = 32
+    batch: int = 64
+    speed: int = 20
+    show_d: bool = True
+    d_class: int = 1
+    trails: bool = True
+
+
+DEFAULTS = ToySettings()
+
+# query key -> field name (short keys keep shared links readable)
+QUERY_KEYS: dict[str, str] = {
+    "data": "dataset", "classes": "n_classes", "imb": "imbalance", "counts": "counts",
+    "nmax": "n_max", "ir": "ir", "noise": "noise", "seed": "seed", "method": "method",
+    "compare": "compare", "loss": "loss", "lr_m": "lr_m", "lr_d": "lr_d", "lr_g": "lr_g",
+    "latent": "latent", "width": "width", "batch": "batch", "speed": "speed",
+    "d": "show_d", "d_class": "d_class", "trails": "trails",
+}
+FIELD_KEYS = {v: k for k, v in QUERY_KEYS.items()}
+
+# (low, high) bounds accepted from the URL and offered by the widgets
+BOUNDS: dict[str, tuple[float, float]] = {
+    "n_classes": (2, 6), "n_max": (2, 5000), "ir": (1.0, 1000.0), "noise": (0.0, 1.0),
+    "seed": (0, 2**31 - 1), "lr_m": (1e-5, 1e-1), "lr_d": (1e-5, 1e-1), "lr_g": (1e-5, 1e-1),
+    "latent": (1, 128), "width": (4, 256), "batch": (8, 512), "speed": (1, 500),
+    "d_class": (0, 5),
+}
+COUNT_BOUNDS = (1, 5000)   # 1 is accepted so that the engine can explain why it is too few
+
+
+def parse_counts(text: str) -> tuple[int, ...]:
+    """``"1000, 50"`` -> ``(1000, 50)``.
+
+    Raises
+    ------
+    ValueError
+        With a message for the user when the text is not 2-6 whole numbers in
+        ``COUNT_BOUNDS``.
+    """
+    parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
+    if not 2 <= len(parts) <= 6:
+        raise ValueError("give one count per class, separated by commas, e.g. 1000,50")
+    out = []
+    for p in parts:
+        try:
+            v = float(p)
+        except ValueError:
+            raise ValueError(f"{p!r} is not a number: give whole numbers such as 1000,50") from None
+        if not math.isfinite(v) or v != int(v):
+            raise ValueError(f"{p!r} is not a whole number")
+        v = int(v)
+        if not COUNT_BOUNDS[0] <= v <= COUNT_BOUNDS[1]:
+            raise ValueError(f"{v} is out of range: each count must be between "
+                             f"{COUNT_BOUNDS[0]} and {COUNT_BOUNDS[1]}")
+        out.append(v)
+    return tuple(out)
+
+
+def _first(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return str(v[-1]) if v else ""
+    return str(v)
+
+
+def _parse_field(name: str, raw: str) -> Any:
+    """One query value -> the field's type; ValueError when it is not acceptable."""
+    raw = raw.strip()
+    if name == "dataset":
+        v = raw.lower().removeprefix("toy:")
+        if v not in TOY_NAMES:
+            raise ValueError(f"choose one of {', '.join(TOY_NAMES)}")
+        return v
+    if name == "imbalance":
+        if raw not in ("counts", "ratio"):
+            raise ValueError("choose counts or ratio")
+        return raw
+    if name == "counts":
+        return parse_counts(raw)
+    if name in ("method",):
+        if raw not in METHODS:
+            raise ValueError(f"choose one of {', '.join(METHODS)}")
+        return raw
+    if name == "compare":
+        if raw in ("", "none", "off"):
+            return ""
+        if raw not in METHODS:
+            raise ValueError(f"choose one of {', '.join(METHODS)} (or leave it out)")
+        return raw
+    if name == "loss":
+        if raw.lower() not in LOSSES:
+            raise ValueError("choose ls or ce")
+        return raw.lower()
+    if name in ("show_d", "trails"):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("use 1 or 0")
+    lo, hi = BOUNDS[name]
+    kind = type(getattr(DEFAULTS, name))
+    try:
+        v = float(raw)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(v):
+        raise ValueError("not a finite number")
+    if kind is int:
+        if v != int(v):
+            raise ValueError("must be a whole number")
+        v = int(v)
+    if not lo <= v <= hi:
+        raise ValueError(f"must be between {lo:g} and {hi:g}")
+    return v
+
+
+def settings_from_query(params: Mapping[str, Any]) -> tuple[ToySettings, list[str]]:
+    """Read settings from URL query parameters; bad values fall back to defaults.
+
+    Parameters
+    ----------
+    params : mapping
+        ``st.query_params`` (or any str -> str / list of str mapping). Unknown keys are
+        ignored (other pages may use them).
+
+    Returns
+    -------
+    (ToySettings, list of str)
+        The settings, and one warning per value that was rejected (that field keeps its
+        default).
+    """
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, name in QUERY_KEYS.items():
+        if key not in params:
+            continue
+        raw = _first(params[key])
+        try:
+            values[name] = _parse_field(name, raw)
+        except ValueError as e:
+            default = settings_to_query(DEFAULTS)[key]
+            warnings.append(f"URL parameter {key}={raw!r} ignored ({e}); using the default {default!r}")
+    s = dataclasses.replace(DEFAULTS, **values)
+    # consistency between fields
+    if s.dataset not in MULTICLASS_TOYS and s.n_classes != 2:
+        s = dataclasses.replace(s, n_classes=2)
+    if s.imbalance == "counts" and len(s.counts) != s.n_classes:
+        if "counts" in values and "n_classes" not in values and s.dataset in MULTICLASS_TOYS:
+            s = dataclasses.replace(s, n_classes=len(s.counts))
+        elif "counts" in values:
+            warnings.append(f"URL parameter counts has {len(s.counts)} values for {s.n_classes} "
+                            f"classes; using {s.counts[0]} then {s.counts[-1]} for the others")
+            s = dataclasses.replace(s, counts=_fit_counts(s.counts, s.n_classes))
+        else:
+            s = dataclasses.replace(s, counts=_fit_counts(s.counts, s.n_classes))
+    if s.compare == s.method:
+        warnings.append("URL parameter compare is the same method as method; compare mode is off")
+        s = dataclasses.replace(s, compare="")
+    if s.d_class >= s.n_classes:
+        s = dataclasses.replace(s, d_class=min(1, s.n_classes - 1))
+    return s, warnings
+
+
+def _fit_counts(counts: Sequence[int], k: int) -> tuple[int, ...]:
+    """Stretch or cut a count list to ``k`` classes: the first stays, the rest copy the last."""
+    counts = list(counts) or [DEFAULTS.counts[0]]
+    if len(counts) >= k:
+        return tuple(counts[:k])
+    return tuple(counts + [counts[-1]] * (k - len(counts)))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, tuple):
+        return ",".join(str(int(c)) for c in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def settings_to_query(s: ToySettings) -> dict[str, str]:
+    """All settings as query parameters (every key is written, so a link stays exact)."""
+    return {key: _fmt(getattr(s, name)) for key, name in QUERY_KEYS.items()}
+
+
+def class_counts(s: ToySettings) -> tuple[int, ...]:
+    """Training points per class the settings ask for."""
+    if s.imbalance == "ratio":
+        small = max(1, int(round(s.n_max / s.ir)))
+        return (int(s.n_max),) + (small,) * (s.n_classes - 1)
+    return tuple(int(c) for c in s.counts)
+
+
+def profile_for(s: ToySettings) -> str:
+    """The engine's imbalance profile string for the settings."""
+    if s.imbalance == "ratio":
+        return f"step:ir={s.ir:g},minority={s.n_classes - 1},max={int(s.n_max)}"
+    return "counts:" + ",".join(str(int(c)) for c in s.counts)
+
+
+def build_config(s: ToySettings, method: str | None = None) -> RunConfig:
+    """The run's config (may raise ``ConfigError``; the data may still be refused later).
+
+    The toy networks run on the CPU with one thread: they are tiny, and the page's server
+    needs the other core.
+    """
+    counts = class_counts(s)
+    data = DataConfig(
+        dataset=f"toy:{s.dataset}", profile=profile_for(s), n_test_per_class=N_TEST_PER_CLASS,
+        seed=int(s.seed), n_per_class=max(2, max(counts)), n_classes=int(s.n_classes),
+        noise=float(s.noise),
+    )
+    model = ModelConfig(family="dense", hidden=int(s.width), latent=int(s.latent),
+                        g_hidden=int(s.width))
+    train = TrainConfig(
+        method=method or s.method, loss=s.loss, steps=STEP_CAP, batch_size=int(s.batch),
+        lr_m=float(s.lr_m), lr_d=float(s.lr_d), lr_g=float(s.lr_g), seed=int(s.seed),
+        device="cpu", snapshot_every=int(s.speed), n_fixed=N_FIXED, grid=GRID, threads=1,
+    )
+    return RunConfig(data=data, model=model, train=train)
+
+
+# changing any of these starts a new run; the others (learning rates, speed, view) apply live
+LIVE_FIELDS = ("lr_m", "lr_d", "lr_g", "speed", "show_d", "d_class", "trails")
+
+
+def reset_key(s: ToySettings) -> tuple:
+    """The settings whose change must reset the run (data, model, method, compare mode)."""
+    return tuple(getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in LIVE_FIELDS)
+
+
+def method_players(method: str) -> tuple[str, ...]:
+    """The players a method trains: ("M",), ("M", "G") or ("M", "D", "G")."""
+    from gamo.methods import REGISTRY
+
+    return tuple(REGISTRY[method].players)
+
+
+# ------------------------------------------------------------------------------------------
+# geometry of the view
+# ------------------------------------------------------------------------------------------
+def axis_ranges(*point_sets: np.ndarray, pad: float = 0.1) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Fixed axes around all the points (the engine's grid uses the same 10% padding)."""
+    pts = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in point_sets])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    lo, hi = lo - pad * span, hi + pad * span
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def minority_hulls(x: np.ndarray, y: np.ndarray) -> dict[int, np.ndarray]:
+    """Convex hull vertices of every class smaller than the largest one."""
+    y = np.asarray(y).reshape(-1)
+    counts = np.bincount(y)
+    big = counts.max() if len(counts) else 0
+    return {int(c): convex_hull(np.asarray(x)[y == c]) for c in range(len(counts))
+            if 0 < counts[c] < big}
+
+
+def trail_positions(snaps: Sequence[Snapshot], n: int = TRAIL_LENGTH) -> np.ndarray | None:
+    """Positions of the generated points in the last ``n`` snapshots, oldest first (T, m, 2).
+
+    Snapshots without generated points (or with a different number of them) are skipped; None
+    when fewer than two positions are known.
+    """
+    rows: list[np.ndarray] = []
+    m = None
+    for snap in reversed(snaps):
+        g = snap.generated
+        if g is None:
+            continue
+        if m is None:
+            m = len(g.x)
+        if len(g.x) != m:
+            break
+        rows.append(np.asarray(g.x, dtype=np.float64)[:, :2])
+        if len(rows) == n:
+            break
+    if len(rows) < 2:
+        return None
+    return np.stack(rows[::-1])
+
+
+def generated_stats(gen: Generated | None, hulls: Mapping[int, np.ndarray]) -> dict[str, float]:
+    """What the generated points do at one snapshot.
+
+    Returns
+    -------
+    dict
+        ``misclassified``: share of generated points M assigns to another class than the one
+        they were generated for; ``hull_distance``: their mean distance to the boundary of
+        their class's convex hull (small = on the periphery); ``inside``: share inside the
+        hull. NaN when there are no generated points.
+    """
+    nan = float("nan")
+    if gen is None or len(gen.x) == 0:
+        return {"misclassified": nan, "hull_distance": nan, "inside": nan}
+    x = np.asarray(gen.x, dtype=np.float64)[:, :2]
+    y = np.asarray(gen.y).reshape(-1)
+    d = np.full(len(x), np.nan)
+    for c, hull in hulls.items():
+        sel = y == c
+        if sel.any() and len(hull):
+            d[sel] = hull_distance(x[sel], hull)
+    scale = float(np.nanmax(np.abs(x))) if np.isfinite(x).any() else 1.0
+    ok = np.isfinite(d)
+    return {
+        "misclassified": float(np.mean(np.asarray(gen.m_pred) != y)),
+        "hull_distance": float(np.mean(np.abs(d[ok]))) if ok.any() else nan,
+        "inside": float(np.mean(d[ok] >= -1e-5 * max(scale, 1e-12))) if ok.any() else nan,
+    }
+
+
+def real_hull_distance(x: np.ndarray, y: np.ndarray, hulls: Mapping[int, np.ndarray]) -> float:
+    """Mean distance of the real minority points to their hull's boundary (a reference line)."""
+    ds = []
+    for c, hull in hulls.items():
+        if len(hull) > 2:
+            ds.append(np.abs(hull_distance(np.asarray(x)[np.asarray(y) == c], hull)))
+    return float(np.mean(np.concatenate(ds))) if ds else float("nan")
+
+
+def history_series(
+    snaps: Sequence[Snapshot],
+    stats: Callable[[Snapshot], Mapping[str, float]] | None = None,
+) -> dict[str, Any]:
+    """Curves over training steps from a run's snapshots.
+
+    Parameters
+    ----------
+    snaps : sequence of Snapshot
+        Oldest first.
+    stats : callable, optional
+        ``snapshot -> generated_stats(...)`` (memoised by the caller); skipped when None.
+
+    Returns
+    -------
+    dict
+        ``steps`` (T,), ``losses`` {player: (T,)}, ``acsa``, ``gm`` (T,), ``recall`` (T, K)
+        on the test split, and, with ``stats``, ``misclassified`` and ``hull_distance`` (T,).
+    """
+    steps = np.array([s.step for s in snaps], dtype=np.int64)
+    players = [p for p in ("M", "D", "G") if any(p in s.losses for s in snaps)]
+    losses = {p: np.array([s.losses.get(p, np.nan) for s in snaps], dtype=np.float64) for p in players}
+    k = max((len(s.test.recall) for s in snaps), default=0)
+    recall = np.full((len(snaps), k), np.nan)
+    for i, s in enumerate(snaps):
+        recall[i, : len(s.test.recall)] = s.test.recall
+    out: dict[str, Any] = {
+        "steps": steps,
+        "losses": losses,
+        "acsa": np.array([s.test.acsa for s in snaps], dtype=np.float64),
+        "gm": np.array([s.test.gm for s in snaps], dtype=np.float64),
+        "recall": recall,
+    }
+    if stats is not None:
+        st = [stats(s) for s in snaps]
+        out["misclassified"] = np.array([d["misclassified"] for d in st], dtype=np.float64)
+        out["hull_distance"] = np.array([d["hull_distance"] for d in st], dtype=np.float64)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# figures
+# ------------------------------------------------------------------------------------------
+def toy_view(
+    snap: Snapshot | None,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    hulls: Mapping[int, np.ndarray],
+    x_range: Sequence[float],
+    y_range: Sequence[float],
+    trails: np.ndarray | None = None,
+    selected: int | None = None,
+    show_d: bool = True,
+    d_class: int | None = None,
+    title: str = "",
+    height: int = 560,
+    uirevision: str = "toylab",
+) -> go.Figure:
+    """The main 2D view of one run at one snapshot (see :func:`app.ui.figures.toy_figure`).
+
+    Adds to each generated point's hover its top convex parents and weights, and highlights
+    the ``selected`` point's parents (``parents_x = x_train[parent_idx[selected]]``).
+    """
+    n_classes = int(np.max(y_train)) + 1
+    kw: dict[str, Any] = {}
+    gen = snap.generated if snap is not None else None
+    if snap is not None and snap.grid is not None:
+        kw.update(xs=snap.grid.xs, ys=snap.grid.ys, m_proba=snap.grid.m_proba)
+        if show_d and snap.grid.d_real is not None and d_class is not None:
+            kw.update(d_real=snap.grid.d_real, d_class=int(min(d_class, snap.grid.d_real.shape[-1] - 1)))
+    if gen is not None:
+        kw.update(gen_x=np.asarray(gen.x)[:, :2], gen_y=gen.y)
+        if trails is not None and trails.shape[1] == len(gen.x):
+            kw.update(trails=trails)
+        if selected is not None and 0 <= selected < len(gen.x):
+            kw.update(selected=int(selected))
+            if gen.parent_idx is not None:
+                kw.update(parents_x=np.asarray(x_train)[gen.parent_idx[selected]],
+                          parents_w=gen.parent_w[selected])
+    fig = toy_figure(
+        x_train, y_train, hulls=hulls, x_range=x_range, y_range=y_range, title=title,
+        n_classes=n_classes, height=height, uirevision=uirevision, **kw,
+    )
+    if gen is not None:
+        _add_parent_hover(fig, gen)
+    return fig
+
+
+def _add_parent_hover(fig: go.Figure, gen: Generated) -> None:
+    """Hovering a generated point lists its heaviest convex parents and M's verdict."""
+    for tr in fig.data:
+        if tr.meta != "generated" or tr.customdata is None:
+            continue
+        rows = np.asarray(tr.customdata).reshape(-1).astype(int)
+        texts = []
+        for r in rows:
+            verdict = ("M gets it right" if gen.m_pred[r] == gen.y[r]
+                       else f"M says class {int(gen.m_pred[r])}")
+            line = f"{verdict}"
+            if gen.d_real is not None:
+                line += f"; D(real) = {float(gen.d_real[r]):.2f}"
+            if gen.parent_idx is not None:
+                parts = [f"#{int(i)} ({float(w):.2f})" for i, w in
+                         zip(gen.parent_idx[r][:TOP_PARENTS_SHOWN], gen.parent_w[r][:TOP_PARENTS_SHOWN])]
+                line += "<br>top parents (weight): " + ", ".join(parts)
+            texts.append(line)
+        tr.text = texts
+        tr.hovertemplate = (tr.hovertemplate or "").replace("<extra></extra>", "") + \
+            "<br>%{text}<br><i>click to show its parents</i><extra></extra>"
+
+
+def loss_chart(series: Mapping[str, Any], *, height: int = 230) -> go.Figure:
+    """Each player's loss over steps."""
+    colors = {"M": "#3b6ea5", "D": "#8c564b", "G": "#e377c2"}
+    names = {"M": "M (classifier)", "D": "D (discriminator)", "G": "G (generator)"}
+    fig = metric_curves(series["steps"], {names[p]: v for p, v in series["losses"].items()},
+                        "Losses", colors={names[p]: c for p, c in colors.items()},
+                        height=height, uirevision="losses")
+    return fig
+
+
+def score_chart(series: Mapping[str, Any], *, height: int = 260) -> go.Figure:
+    """Per-class recall, ACSA and GM on the (balanced) test split over steps."""
+    lines: dict[str, np.ndarray] = {}
+    for k in range(series["recall"].shape[1]):
+        lines[f"class {k} recall"] = series["recall"][:, k]
+    lines["ACSA"] = series["acsa"]
+    lines["GM"] = series["gm"]
+    cols = {f"class {k} recall": c for k, c in enumerate(class_colors(series["recall"].shape[1]))}
+    cols.update({"ACSA": "#111111", "GM": "#7f7f7f"})
+    return metric_curves(series["steps"], lines, "Test recall per class, ACSA and GM", (0.0, 1.05),
+                         colors=cols, height=height, uirevision="scores")
+
+
+def generated_chart(series: Mapping[str, Any], real_distance: float | None = None, *,
+                    height: int = 230) -> go.Figure:
+    """Share of generated points M misclassifies, and their mean distance to the hull boundary."""
+    lines = {"share M misclassifies": series["misclassified"],
+             "mean distance to hull boundary": series["hull_distance"]}
+    fig = metric_curves(series["steps"], lines, "Generated points",
+                        colors={"share M misclassifies": "#d62728",
+                                "mean distance to hull boundary": "#2ca02c"},
+                        height=height, uirevision="generated")
+    if real_distance is not None and np.isfinite(real_distance) and len(series["steps"]):
+        fig.add_hline(y=real_distance, line=dict(color="#2ca02c", dash="dot", width=1),
+                      annotation_text="real minority points", annotation_font_size=10)
+    return fig
+
+
+def compare_chart(named: Mapping[str, Mapping[str, Any]], minority: Sequence[int], *,
+                  height: int = 280) -> go.Figure:
+    """Compare mode: minority recall and ACSA of each run over steps, on one chart."""
+    # runs may be at different steps: put everything on the union of steps (NaN gaps)
+    all_steps = np.unique(np.concatenate([np.asarray(s["steps"]) for s in named.values()]))
+    lines: dict[str, np.ndarray] = {}
+    for label, s in named.items():
+        pos = {int(v): i for i, v in enumerate(s["steps"])}
+        idx = np.array([pos.get(int(v), -1) for v in all_steps])
+
+        def pick(a: np.ndarray) -> np.ndarray:
+            out = np.full(len(idx), np.nan)
+            out[idx >= 0] = np.asarray(a)[idx[idx >= 0]]
+            return out
+
+        lines[f"{label}: ACSA"] = pick(s["acsa"])
+        if minority:
+            lines[f"{label}: minority recall"] = pick(np.nanmean(s["recall"][:, list(minority)], axis=1))
+    fig = metric_curves(all_steps, lines, "Side by side: ACSA and minority recall (test)",
+                        (0.0, 1.05), height=height, uirevision="compare")
+    for tr in fig.data:
+        if tr.name.endswith("minority recall"):
+            tr.line.dash = "dash"
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# exports and digests
+# ------------------------------------------------------------------------------------------
+def generated_table(gen: Generated | None, x_train: np.ndarray, step: int | None = None) -> pd.DataFrame:
+    """The generated points with their convex parents and weights, one row per point.
+
+    Columns: ``step``, ``point``, ``class``, ``x1``, ``x2``, ``m_pred``, ``m_wrong``,
+    ``d_real`` (when the method has D), then for each parent rank j = 1..k:
+    ``parent{j}_row`` (row of the training set), ``parent{j}_x1``, ``parent{j}_x2``,
+    ``parent{j}_weight``.
+    """
+    if gen is None:
+        return pd.DataFrame(columns=["step", "point", "class", "x1", "x2", "m_pred", "m_wrong"])
+    x = np.asarray(gen.x)
+    df = pd.DataFrame({
+        "step": step if step is not None else np.nan,
+        "point": np.arange(len(x)),
+        "class": np.asarray(gen.y).astype(int),
+        "x1": x[:, 0],
+        "x2": x[:, 1],
+        "m_pred": np.asarray(gen.m_pred).astype(int),
+        "m_wrong": np.asarray(gen.m_pred) != np.asarray(gen.y),
+    })
+    if gen.d_real is not None:
+        df["d_real"] = np.asarray(gen.d_real, dtype=np.float64)
+    if gen.parent_idx is not None:
+        xt = np.asarray(x_train)
+        for j in range(gen.parent_idx.shape[1]):
+            rows = gen.parent_idx[:, j]
+            df[f"parent{j + 1}_row"] = rows.astype(int)
+            df[f"parent{j + 1}_x1"] = xt[rows, 0]
+            df[f"parent{j + 1}_x2"] = xt[rows, 1]
+            df[f"parent{j + 1}_weight"] = np.asarray(gen.parent_w[:, j], dtype=np.float64)
+    return df
+
+
+def points_digest(gen: Generated | None) -> str:
+    """A short fingerprint of the generated positions (changes whenever a point moves)."""
+    if gen is None:
+        return "none"
+    x = np.round(np.asarray(gen.x, dtype=np.float64), 5)
+    return hashlib.sha1(x.tobytes()).hexdigest()[:10]
+
+
+# ------------------------------------------------------------------------------------------
+# the explanation panel
+# ------------------------------------------------------------------------------------------
+def last_mover(action: str | None, method: str) -> str:
+    """Which player moved last: "M", "D", "G", "all" (a full iteration) or "none"."""
+    if not action or action in ("reset", "start"):
+        return "none"
+    if action in ("M", "D", "G"):
+        return action
+    return "all" if method != "baseline" else "M"
+
+
+_PLAYER_TEXT = {
+    "M": ("**M, the classifier, just moved.** It took one gradient step on a batch of real "
+          "points *plus* a batch of G's points labelled with the class they were made for. "
+          "It wants every point, real or generated, on the right side of its boundary, so "
+          "the shaded regions shift to take the generated points in."),
+    "D": ("**D, the discriminator, just moved.** For each class it learns to tell real "
+          "points from G's points. Its \"real\" score (dotted contours) rises where the real "
+          "points of the class are dense and falls where only generated points sit."),
+    "G": ("**G, the generator, just moved.** It changed its convex weights so that its points "
+          "land where M gets them *wrong* (its target is the other class) while D still calls "
+          "them real. The points can never leave the dashed hull: they are weighted averages "
+          "of real minority points. Watch them slide toward the hull's edge that faces the "
+          "majority."),
+}
+
+
+def explain(
+    method: str,
+    mover: str,
+    snap: Snapshot | None,
+    stats: Mapping[str, float] | None,
+    *,
+    minority: Sequence[int] = (1,),
+    real_distance: float | None = None,
+    state: str = "paused",
+) -> str:
+    """A few sentences for a student about what is on screen right now (Markdown)."""
+    label = METHOD_LABELS.get(method, method)
+    parts: list[str] = []
+    if snap is None:
+        return f"Building **{label}** on this data…"
+    if method == "baseline":
+        parts.append(
+            f"**{label}** trains only M, on the real (imbalanced) points. Nothing speaks for "
+            "the minority class except its few points, so M's cheapest move is to push the "
+            "boundary into the minority region: watch the minority recall on the right."
+        )
+    elif mover == "all" or (mover == "none" and state == "running"):
+        players = "M and D update" if method == "gamo" else "M updates"
+        parts.append(
+            f"**Every iteration of {label}:** {players} on a real batch and a generated batch, "
+            "then G updates against the new M"
+            + (" and D." if method == "gamo" else ".")
+            + " G tries to make M misclassify its points, M learns from exactly those points."
+        )
+    elif mover in _PLAYER_TEXT:
+        parts.append(_PLAYER_TEXT[mover])
+    else:
+        parts.append(
+            f"**{label} at step {snap.step}.** Press Play, or Step one player at a time to see "
+            "what each one does. The crosses are G's points for a fixed set of noise vectors, "
+            "so the same cross is the same point at every step."
+        )
+    if stats is not None and np.isfinite(stats.get("misclassified", np.nan)):
+        mis = stats["misclassified"]
+        dist = stats["hull_distance"]
+        if mis > 0.5:
+            parts.append(f"Right now M puts **{mis:.0%}** of G's points in the wrong class: G is "
+                         "winning, and these hard points are what M trains on next.")
+        elif mis > 0:
+            parts.append(f"M misclassifies **{mis:.0%}** of G's points: the ones on the far side "
+                         "of the boundary are the hard cases M is learning from.")
+        else:
+            parts.append("M classifies every generated point correctly: G must move them closer "
+                         "to the boundary to be useful.")
+        if np.isfinite(dist):
+            ref = (f" (a typical real minority point: {real_distance:.2f})"
+                   if real_distance is not None and np.isfinite(real_distance) else "")
+            parts.append(f"Their mean distance to the hull's edge is **{dist:.2f}**{ref}: "
+                         + ("they hug the class periphery, where new points help M most."
+                            if real_distance and np.isfinite(real_distance) and dist < 0.6 * real_distance
+                            else "smaller means closer to the class periphery."))
+        if method == "gamo_no_d":
+            parts.append("Without D nothing keeps the points on the class's actual shape: any "
+                         "convex combination is allowed, even in the empty part of the hull.")
+    rec = snap.test.recall
+    if minority and len(rec):
+        maj = [r for c, r in enumerate(rec) if c not in minority]
+        mins = ", ".join(f"class {c}: {rec[c]:.2f}" for c in minority if c < len(rec))
+        parts.append(
+            f"Test recall — minority {mins}; majority {np.mean(maj):.2f}. "
+            f"ACSA {snap.test.acsa:.2f}, GM {snap.test.gm:.2f}."
+        )
+    return "\n\n".join(parts)
+

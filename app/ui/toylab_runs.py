@@ -1,0 +1,245 @@
+"""Live runs of the Toy Lab: one or two engine RunHandles per browser session.
+
+The engine's :class:`gamo.train.RunHandle` trains in a worker thread; this module adds what the
+page needs around it and never calls Streamlit either:
+
+* :class:`LiveRun` -- a handle plus the run's data, hulls, fixed axes, live settings and a
+  memo of per-snapshot statistics;
+* :func:`start_live_run` / :func:`stop_runs`, :func:`wait_for_step` (so Step and Reset work in
+  a plain rerun), :func:`wait_idle` (the worker really stopped between iterations);
+* :func:`save_run`, which writes a paused or finished run to the run store with
+  :class:`gamo.runs.RunWriter`;
+* a watchdog that pauses runs nobody has looked at for a while (a closed browser tab must not
+  keep a CPU busy until the step cap).
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.ui.toylab import (
+    STEP_CAP,
+    ToySettings,
+    axis_ranges,
+    generated_stats,
+    generated_table,
+    minority_hulls,
+    real_hull_distance,
+    settings_to_query,
+)
+from gamo.config import RunConfig
+from gamo.data.types import Dataset
+from gamo.runs import RunWriter
+from gamo.snapshot import Snapshot
+from gamo.train import RunHandle
+
+__all__ = ["LiveRun", "start_live_run", "stop_runs", "wait_for_step", "wait_idle", "save_run",
+           "RUN_NAME_RE", "IDLE_PAUSE_S"]
+
+RUN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+IDLE_PAUSE_S = 120.0      # a run nobody polled for this long is paused by the watchdog
+LIVE_STATES = ("starting", "running", "paused")
+
+
+@dataclass
+class LiveRun:
+    """One training run of the page and what the page derives from it."""
+
+    handle: RunHandle
+    cfg: RunConfig
+    method: str
+    data: Dataset
+    hulls: dict[int, np.ndarray]
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    real_distance: float
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    applied: dict[str, float] = field(default_factory=dict)     # live settings in force
+    events: list[dict[str, Any]] = field(default_factory=list)  # live changes, for the record
+    last_poll: float = field(default_factory=time.monotonic)
+    _stats: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def players(self) -> tuple[str, ...]:
+        from app.ui.toylab import method_players
+
+        return method_players(self.method)
+
+    @property
+    def minority(self) -> list[int]:
+        return sorted(self.hulls)
+
+    def stats(self, snap: Snapshot) -> dict[str, float]:
+        """generated_stats of a snapshot, computed once per step."""
+        hit = self._stats.get(snap.step)
+        if hit is None:
+            hit = generated_stats(snap.generated, self.hulls)
+            self._stats[snap.step] = hit
+            if len(self._stats) > 4000:  # bounded: the history keeps at most 1000 snapshots
+                for k in sorted(self._stats)[:1000]:
+                    del self._stats[k]
+        return hit
+
+    def apply_live(self, s: ToySettings) -> list[str]:
+        """Send changed learning rates and speed to the worker; returns what changed."""
+        changed = []
+        st = self.handle.status
+        for player, name in (("M", "lr_m"), ("D", "lr_d"), ("G", "lr_g")):
+            v = float(getattr(s, name))
+            if self.applied.get(name) != v:
+                if name in self.applied and player in self.players:
+                    self.handle.set_lr(player, v)
+                    self.events.append({"step": st.step, "set": name, "value": v})
+                    changed.append(name)
+                self.applied[name] = v
+        if self.applied.get("speed") != s.speed:
+            if "speed" in self.applied:
+                self.handle.set_snapshot_every(int(s.speed))
+                self.events.append({"step": st.step, "set": "snapshot_every", "value": int(s.speed)})
+                changed.append("speed")
+            self.applied["speed"] = int(s.speed)
+        return changed
+
+
+def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: bool = True) -> LiveRun:
+    """Start a RunHandle on ``data`` (paused: the first snapshot is still made)."""
+    handle = RunHandle(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
+    hulls = minority_hulls(data.x_train, data.y_train)
+    xr, yr = axis_ranges(data.x_train, data.x_test)
+    run = LiveRun(handle=handle, cfg=cfg, method=cfg.train.method, data=data, hulls=hulls,
+                  x_range=xr, y_range=yr,
+                  real_distance=real_hull_distance(data.x_train, data.y_train, hulls))
+    run.apply_live(s)
+    handle.start()
+    return run
+
+
+def stop_runs(runs: list[LiveRun] | None, wait: float = 2.0) -> None:
+    """Stop every run's worker (waits a little for each to end)."""
+    for r in runs or []:
+        r.handle.stop(wait=wait)
+
+
+def wait_for_step(runs: list[LiveRun], targets: list[int], timeout: float = 5.0) -> bool:
+    """Wait until each run's latest snapshot reaches its target step (or the run ends)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = True
+        for r, t in zip(runs, targets):
+            st = r.handle.status
+            if st.state in ("error", "finished", "stopped"):
+                continue
+            if st.step < t or r.handle.latest is None:
+                done = False
+        if done:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
+def wait_idle(run: LiveRun, timeout: float = 3.0) -> bool:
+    """True once the worker is not inside an iteration (paused with nothing pending, or ended).
+
+    The engine has no such signal yet; we wait until the trainer's step counter stops moving.
+    """
+    h = run.handle
+    deadline = time.monotonic() + timeout
+    if not h.alive:
+        return True
+    last, stable_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        if h.status.state not in ("paused", "finished", "stopped", "error"):
+            return False
+        tr = h.trainer
+        cur = tr.step_count if tr is not None else None
+        if cur != last:
+            last, stable_since = cur, time.monotonic()
+        elif time.monotonic() - stable_since > 0.15 and not h.control._pending:
+            return True
+        if not h.alive:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def save_run(run: LiveRun, root: str | Path, name: str, s: ToySettings | None = None) -> Path:
+    """Write a paused or finished run to ``root/name`` with the engine's RunWriter.
+
+    Writes config.json (with the learning rates in force now), metrics.jsonl (the snapshots the
+    page still holds), final.json, checkpoint.pt (``trainer.method.state_dict()``),
+    indices.npz and data.npz, samples.npz (points that would balance the training set), plus
+    ``toylab.json`` (the page's settings as URL parameters and the live changes) and
+    ``generated.csv`` (the fixed generated points with their parents).
+
+    Raises
+    ------
+    ValueError
+        A bad name, a run that is still training, or a run without a trainer.
+    gamo.runs.RunError
+        The folder already holds a run.
+    """
+    if not RUN_NAME_RE.fullmatch(name or ""):
+        raise ValueError("use letters, digits, '-', '_' or '.', starting with a letter or digit "
+                         "(at most 80 characters)")
+    h = run.handle
+    if h.trainer is None or h.latest is None:
+        raise ValueError("the run has not started yet")
+    if h.status.state not in ("paused", "finished", "stopped") or not wait_idle(run):
+        raise ValueError("pause the run first: a run is saved while it is paused or finished")
+    trainer = h.trainer
+    tc = run.cfg.train
+    cfg = run.cfg.replace(train={
+        "lr_m": float(run.applied.get("lr_m", tc.lr_m)), "lr_d": float(run.applied.get("lr_d", tc.lr_d)),
+        "lr_g": float(run.applied.get("lr_g", tc.lr_g)),
+        "snapshot_every": int(run.applied.get("speed", tc.snapshot_every)),
+    })
+    out = Path(root) / name
+    writer = RunWriter(out, cfg)
+    writer.write_data(run.data, dense=True)
+    snaps = h.history()
+    for snap in snaps:
+        writer.append(snap)
+    writer.checkpoint(trainer.method.state_dict())
+    latest = snaps[-1]
+    writer.final(latest, trainer.total_steps)
+    writer.samples(trainer.method.balancing_samples(tc.seed))
+    extra = {
+        "page": "Toy Lab",
+        "method": run.method,
+        "step": latest.step,
+        "settings": settings_to_query(s) if s is not None else None,
+        "live_changes": run.events,
+        "history_from_step": snaps[0].step,
+    }
+    (out / "toylab.json").write_text(json.dumps(extra, indent=2))
+    generated_table(latest.generated, run.data.x_train, latest.step).to_csv(out / "generated.csv",
+                                                                             index=False)
+    state = h.status.state
+    writer.set_status("finished" if state == "finished" else "stopped", latest.step)
+    return out
+
+
+def start_watchdog(runs: list[LiveRun], idle_s: float = IDLE_PAUSE_S) -> threading.Thread:
+    """Pause the runs when the page has not polled them for ``idle_s`` seconds."""
+
+    def watch() -> None:
+        while any(r.handle.alive for r in runs):
+            now = time.monotonic()
+            for r in runs:
+                if now - r.last_poll > idle_s and r.handle.status.state == "running":
+                    r.handle.pause()
+                    r.events.append({"step": r.handle.status.step, "set": "paused by watchdog"})
+            time.sleep(1.0)
+
+    t = threading.Thread(target=watch, name="toylab-watchdog", daemon=True)
+    t.start()
+    return t
