@@ -8,6 +8,7 @@ an ``imblearn.pipeline.Pipeline``; imbalanced-learn validates ``X``, ``y`` and
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from imblearn.over_sampling.base import BaseOverSampler
 
 from gamo.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -67,6 +68,9 @@ class GAMOSampler(BaseOverSampler):
 
         if self.method not in ("gamo", "gamo_no_d"):
             raise ValueError(f"method must be 'gamo' or 'gamo_no_d', got {self.method!r}")
+        sparse_format = None
+        if sp.issparse(X):  # densify for the networks; hand back the same sparse format
+            sparse_format, X = X.format, X.toarray()
         X = np.asarray(X)
         labels, y_idx = np.unique(y, return_inverse=True)
         x32 = X.reshape(len(X), -1).astype(np.float32)
@@ -93,9 +97,12 @@ class GAMOSampler(BaseOverSampler):
         if not counts:
             self.parents_ = np.zeros((0, k), np.int64)
             self.parent_weights_ = np.zeros((0, k), np.float32)
-            return X, y
+            return (sp.csr_matrix(X).asformat(sparse_format) if sparse_format else X), y
         gen = tr.method.sample(counts, seed=seed + 1)
         self.parents_, self.parent_weights_ = gen["parent_idx"], gen["parent_w"]
         x_new = gen["x"].astype(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64)
         y_new = labels[gen["y"]]
-        return np.concatenate([X.reshape(len(X), -1), x_new]).reshape((-1,) + X.shape[1:]), np.concatenate([np.asarray(y), y_new])
+        x_res = np.concatenate([X.reshape(len(X), -1), x_new]).reshape((-1,) + X.shape[1:])
+        if sparse_format:
+            x_res = sp.csr_matrix(x_res).asformat(sparse_format)
+        return x_res, np.concatenate([np.asarray(y), y_new])

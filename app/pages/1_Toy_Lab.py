@@ -34,7 +34,8 @@ from gamo.data import load_dataset  # noqa: E402
 from gamo.errors import GamoError  # noqa: E402
 from gamo.runs import RunError  # noqa: E402
 
-REFRESH_S = 0.2          # the live view redraws 5 times a second while a run trains
+REFRESH_S = 0.2          # the 2D view redraws 5 times a second while a run trains
+SIDE_REFRESH_S = 1.0     # the curves and the explanation once a second
 RUNS_DIR = Path(os.environ.get("GAMO_RUNS_DIR", _ROOT / "runs"))
 LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
 SPEED_OPTIONS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 500]
@@ -225,11 +226,13 @@ def ensure_runs(s: tl.ToySettings) -> list[LiveRun] | None:
 def controls(runs: list[LiveRun], s: tl.ToySettings) -> None:
     players = sorted({p for r in runs for p in r.players}, key="MDG".index)
     cols = st.columns([1, 1, 1, 1, 0.3, 1, 1, 1, 2.2])
-    play = cols[0].button("▶ Play", key="tl_play", type="primary", width="stretch")
-    pause = cols[1].button("⏸ Pause", key="tl_pause", width="stretch")
-    step = cols[2].button("Step", key="tl_step", width="stretch",
+    play = cols[0].button("Play", key="tl_play", type="primary", width="stretch",
+                          icon=":material/play_arrow:")
+    pause = cols[1].button("Pause", key="tl_pause", width="stretch", icon=":material/pause:")
+    step = cols[2].button("Step", key="tl_step", width="stretch", icon=":material/skip_next:",
                           help="One full iteration (every player updates once), then pause.")
     reset = cols[3].button("Reset", key="tl_reset", width="stretch",
+                           icon=":material/restart_alt:",
                            help="Start again from step 0 with the same settings.")
     by_player = {}
     helps = {"M": "Advance only M (the classifier) by one update.",
@@ -346,43 +349,28 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
                        f"(together {float(gen.parent_w[sel].sum()):.0%} of the weight).")
 
 
-def live_view(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
-    ss.tl_redraws = ss.get("tl_redraws", 0) + 1
-    redraw = ss.tl_redraws
+def _views(runs: list[LiveRun]) -> list[tuple[LiveRun, object, list]]:
     now = time.monotonic()
-    views = []
+    out = []
     for r in runs:
-        r.last_poll = now
+        r.last_poll = now          # the watchdog pauses runs nobody looks at
         snaps = r.handle.history()
-        views.append((r, snaps[-1] if snaps else None, snaps))
-    mover = tl.last_mover(ss.get("tl_action"), runs[0].method)
-    state0 = runs[0].handle.status.state
+        out.append((r, snaps[-1] if snaps else None, snaps))
+    return out
 
+
+def live_main(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
+    """Fast fragment: status line(s) and the 2D view(s), redrawn every REFRESH_S."""
+    ss.tl_redraws = ss.get("tl_redraws", 0) + 1
+    views = _views(runs)
     if len(runs) == 1:
         r, snap, snaps = views[0]
-        _status_line(0, r, snap, snaps, redraw)
-        left, right = st.columns([1.45, 1.0], gap="medium")
-        with left:
-            _toy(0, r, snap, snaps, s, height=600)
-        with right:
-            stats = r.stats(snap) if snap is not None else None
-            st.info(tl.explain(r.method, mover, snap, stats, minority=r.minority,
-                               real_distance=r.real_distance, state=state0))
-            if snaps:
-                series = tl.history_series(snaps, r.stats)
-                st.plotly_chart(tl.loss_chart(series), key="tl_losses", config=tl.PLOTLY_CONFIG,
-                                theme=None)
-                st.plotly_chart(tl.score_chart(series), key="tl_scores", config=tl.PLOTLY_CONFIG,
-                                theme=None)
-                if r.method != "baseline":
-                    st.plotly_chart(tl.generated_chart(series, r.real_distance), key="tl_gen",
-                                    config=tl.PLOTLY_CONFIG, theme=None)
+        _status_line(0, r, snap, snaps, ss.tl_redraws)
+        _toy(0, r, snap, snaps, s, height=600)
     else:
-        cols = st.columns(len(runs), gap="medium")
-        all_series = {}
-        for i, (col, (r, snap, snaps)) in enumerate(zip(cols, views)):
+        for i, (col, (r, snap, snaps)) in enumerate(zip(st.columns(len(runs), gap="medium"), views)):
             with col:
-                _status_line(i, r, snap, snaps, redraw)
+                _status_line(i, r, snap, snaps, ss.tl_redraws)
                 _toy(i, r, snap, snaps, s, height=520)
                 if snap is not None:
                     stats = r.stats(snap)
@@ -393,29 +381,46 @@ def live_view(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
                                  f" mean distance to hull edge {stats['hull_distance']:.2f}")
                     st.caption(f"Test recall {rec} · ACSA {snap.test.acsa:.2f} · "
                                f"GM {snap.test.gm:.2f}{extra}")
-                if snaps:
-                    all_series[METHOD_LABELS[r.method]] = tl.history_series(snaps, r.stats)
-        a, b = st.columns([1.2, 1.0], gap="medium")
-        with a:
-            if all_series:
-                st.plotly_chart(tl.compare_chart(all_series, runs[0].minority), key="tl_compare_chart",
-                                config=tl.PLOTLY_CONFIG, theme=None)
-        with b:
-            st.info(
-                "**Same data, same seed, two methods.** This is the paper's Figure 1 on screen. "
-                "Baseline CN trains M on the imbalanced points only, so its boundary creeps into "
-                "the minority class. GAMO\\D adds G's convex points, which M must classify "
-                "correctly: the boundary is pushed back, but without D the points may fill the "
-                "empty parts of a non-convex class's hull. GAMO adds D, which keeps them on the "
-                "class's real shape. Compare the minority recall (dashed) of both runs.\n\n"
-                + tl.explain(views[0][0].method, mover, views[0][1],
-                             views[0][0].stats(views[0][1]) if views[0][1] else None,
-                             minority=views[0][0].minority,
-                             real_distance=views[0][0].real_distance, state=state0)
-            )
-
     if ticking and not any(r.handle.status.state in ("starting", "running") for r in runs):
-        st.rerun(scope="app")  # the run ended or paused elsewhere: stop ticking
+        st.rerun(scope="app")  # the run ended or was paused elsewhere: stop ticking
+
+
+def live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
+    """Slow fragment: explanation and the curves over steps (redrawn every SIDE_REFRESH_S)."""
+    views = _views(runs)
+    r, snap, snaps = views[0]
+    mover = tl.last_mover(ss.get("tl_action"), r.method)
+    text = tl.explain(r.method, mover, snap, r.stats(snap) if snap is not None else None,
+                      minority=r.minority, real_distance=r.real_distance,
+                      state=r.handle.status.state)
+    if len(runs) == 1:
+        st.info(text)
+        if snaps:
+            series = tl.history_series(snaps, r.stats)
+            st.plotly_chart(tl.loss_chart(series), key="tl_losses", config=tl.PLOTLY_CONFIG,
+                            theme=None)
+            st.plotly_chart(tl.score_chart(series), key="tl_scores", config=tl.PLOTLY_CONFIG,
+                            theme=None)
+            if r.method != "baseline":
+                st.plotly_chart(tl.generated_chart(series, r.real_distance), key="tl_gen",
+                                config=tl.PLOTLY_CONFIG, theme=None)
+        return
+    a, b = st.columns([1.2, 1.0], gap="medium")
+    with a:
+        named = {METHOD_LABELS[rr.method]: tl.history_series(sn, rr.stats)
+                 for rr, _, sn in views if sn}
+        if named:
+            st.plotly_chart(tl.compare_chart(named, r.minority), key="tl_compare_chart",
+                            config=tl.PLOTLY_CONFIG, theme=None)
+    with b:
+        st.info(
+            "**Same data, same seed, two methods.** This is the paper's Figure 1 on screen. "
+            "Baseline CN trains M on the imbalanced points only, so its boundary creeps into "
+            "the minority class. GAMO\\D adds G's convex points, which M must classify "
+            "correctly: the boundary is pushed back, but without D the points may fill the "
+            "empty parts of a non-convex class's hull. GAMO adds D, which keeps them on the "
+            "class's real shape. Compare the minority recall (dashed) of both runs.\n\n" + text
+        )
 
 
 def keep_and_share(runs: list[LiveRun], s: tl.ToySettings) -> None:
@@ -482,7 +487,17 @@ if runs:
     runs = ss.tl_runs
 if runs:
     ticking = any(r.handle.status.state in ("starting", "running") for r in runs)
-    st.fragment(live_view, run_every=REFRESH_S if ticking else None)(runs, settings, ticking)
+    fast = st.fragment(live_main, run_every=REFRESH_S if ticking else None)
+    slow = st.fragment(live_side, run_every=SIDE_REFRESH_S if ticking else None)
+    if len(runs) == 1:
+        left, right = st.columns([1.45, 1.0], gap="medium")
+        with left:
+            fast(runs, settings, ticking)
+        with right:
+            slow(runs, settings)
+    else:
+        fast(runs, settings, ticking)
+        slow(runs, settings)
     keep_and_share(runs, settings)
     with st.expander("How to read the picture"):
         st.markdown(

@@ -139,6 +139,7 @@ def toy_figure(
     n_classes: int | None = None,
     height: int | None = 560,
     uirevision: str = "toy",
+    validate: bool = True,
 ) -> go.Figure:
     """The 2D toy view: real points, M's regions, D's score, hulls and generated points.
 
@@ -193,11 +194,15 @@ def toy_figure(
         Figure height in pixels (None = Plotly's default).
     uirevision : str
         Kept constant across redraws so zoom and legend toggles survive.
+    validate : bool
+        False skips Plotly's per-property validation (about 2x faster to build; for pages
+        that redraw several times a second with inputs already checked here).
 
     Returns
     -------
     plotly.graph_objects.Figure
     """
+    _opt: dict[str, Any] = {} if validate else {"_validate": False}
     x_real = _points(x_real, "x_real")
     y_real = np.asarray(y_real).astype(np.int64).reshape(-1)
     if len(y_real) != len(x_real):
@@ -216,7 +221,7 @@ def toy_figure(
     colors = class_colors(max(K, 1))
     majority = int(np.argmax(np.bincount(y_real, minlength=K))) if len(y_real) else None
 
-    fig = go.Figure()
+    fig = go.Figure(**_opt)
 
     # M's decision regions and boundary
     if m_proba is not None:
@@ -238,7 +243,7 @@ def toy_figure(
         for k in range(kk):
             scale += [[k / kk, colors[k]], [(k + 1) / kk, colors[k]]]
         fig.add_trace(
-            go.Heatmap(
+            go.Heatmap(**_opt,
                 x=gxs,
                 y=gys,
                 z=pred,
@@ -265,7 +270,7 @@ def toy_figure(
             if not (np.nanmin(marg) < 0 < np.nanmax(marg)):
                 continue  # no boundary crosses the grid for this region
             fig.add_trace(
-                go.Contour(
+                go.Contour(**_opt,
                     x=gxs,
                     y=gys,
                     z=marg.astype(np.float32),
@@ -295,7 +300,7 @@ def toy_figure(
             )
         dc = int(d_class)
         fig.add_trace(
-            go.Contour(
+            go.Contour(**_opt,
                 x=gxs,
                 y=gys,
                 z=dr[..., dc].astype(np.float32),
@@ -325,7 +330,7 @@ def toy_figure(
             poly = np.vstack([poly, poly[:1]])
         c = int(cls)
         fig.add_trace(
-            go.Scatter(
+            go.Scatter(**_opt,
                 x=poly[:, 0],
                 y=poly[:, 1],
                 mode="lines" if len(poly) > 1 else "markers",
@@ -341,7 +346,7 @@ def toy_figure(
         c = int(c)
         pts = x_real[y_real == c]
         fig.add_trace(
-            go.Scatter(
+            go.Scatter(**_opt,
                 x=pts[:, 0],
                 y=pts[:, 1],
                 mode="markers",
@@ -386,7 +391,7 @@ def toy_figure(
                     seg[:, :, 1] = tr[band + 1][:, idx]
                     seg = seg.reshape(-1, 2)
                     fig.add_trace(
-                        go.Scatter(
+                        go.Scatter(**_opt,
                             x=seg[:, 0],
                             y=seg[:, 1],
                             mode="lines",
@@ -403,7 +408,7 @@ def toy_figure(
                 pos = tr[: T - 1][:, idx].reshape(-1, 2)
                 opac = np.repeat(0.15 + 0.6 * np.arange(1, T) / (T - 1), len(idx))
                 fig.add_trace(
-                    go.Scatter(
+                    go.Scatter(**_opt,
                         x=pos[:, 0],
                         y=pos[:, 1],
                         mode="markers",
@@ -421,7 +426,7 @@ def toy_figure(
             c = int(c)
             rows = np.flatnonzero(g_y == c)
             fig.add_trace(
-                go.Scatter(
+                go.Scatter(**_opt,
                     x=g_x[rows, 0],
                     y=g_x[rows, 1],
                     mode="markers",
@@ -457,7 +462,7 @@ def toy_figure(
             wmax = float(np.max(pw)) if len(pw) and np.max(pw) > 0 else 1.0
             for j in range(len(px)):
                 fig.add_trace(
-                    go.Scatter(
+                    go.Scatter(**_opt,
                         x=[px[j, 0], sx],
                         y=[px[j, 1], sy],
                         mode="lines",
@@ -470,7 +475,7 @@ def toy_figure(
                     )
                 )
             fig.add_trace(
-                go.Scatter(
+                go.Scatter(**_opt,
                     x=px[:, 0],
                     y=px[:, 1],
                     mode="markers+text",
@@ -491,7 +496,7 @@ def toy_figure(
                 )
             )
         fig.add_trace(
-            go.Scatter(
+            go.Scatter(**_opt,
                 x=[sx],
                 y=[sy],
                 mode="markers",
@@ -580,6 +585,7 @@ def metric_curves(
     colors: Mapping[str, str] | None = None,
     height: int | None = 320,
     uirevision: str | None = None,
+    validate: bool = True,
 ) -> go.Figure:
     """Line chart of several series over training steps (losses, ACSA/GM, recalls).
 
@@ -603,13 +609,16 @@ def metric_curves(
         Figure height in pixels.
     uirevision : str, optional
         Defaults to the title, so each chart keeps its own zoom across redraws.
+    validate : bool
+        False skips Plotly's per-property validation (faster, for live redraws).
 
     Returns
     -------
     plotly.graph_objects.Figure
     """
+    _opt: dict[str, Any] = {} if validate else {"_validate": False}
     x = np.asarray(steps).reshape(-1)
-    fig = go.Figure()
+    fig = go.Figure(**_opt)
     colors = dict(colors or {})
     for name, vals in series.items():
         v = np.asarray(vals, dtype=np.float64).reshape(-1)
@@ -620,7 +629,7 @@ def metric_curves(
         if col is None and len(parts) >= 2 and parts[0] == "class" and parts[1].isdigit():
             col = class_colors(int(parts[1]) + 1)[int(parts[1])]
         fig.add_trace(
-            go.Scatter(
+            go.Scatter(**_opt,
                 x=x,
                 y=v,
                 mode="lines+markers" if len(x) <= 1 else "lines",

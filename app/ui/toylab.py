@@ -491,10 +491,17 @@ def toy_view(
                           parents_w=gen.parent_w[selected])
     fig = toy_figure(
         x_train, y_train, hulls=hulls, x_range=x_range, y_range=y_range, title=title,
-        n_classes=n_classes, height=height, uirevision=uirevision, **kw,
+        n_classes=n_classes, height=height, uirevision=uirevision, validate=False, **kw,
     )
     if gen is not None:
         _add_parent_hover(fig, gen)
+    # legend under the plot, so the plot gets the width; equal scales, so distances are true
+    fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0,
+                             itemsizing="constant", font=dict(size=11))
+    fig.layout.yaxis.scaleanchor = "x"
+    fig.layout.yaxis.scaleratio = 1
+    fig.layout.yaxis.constrain = "domain"
+    fig.layout.xaxis.constrain = "domain"
     return fig
 
 
@@ -527,7 +534,7 @@ def loss_chart(series: Mapping[str, Any], *, height: int = 230) -> go.Figure:
     names = {"M": "M (classifier)", "D": "D (discriminator)", "G": "G (generator)"}
     fig = metric_curves(series["steps"], {names[p]: v for p, v in series["losses"].items()},
                         "Losses", colors={names[p]: c for p, c in colors.items()},
-                        height=height, uirevision="losses")
+                        height=height, uirevision="losses", validate=False)
     return fig
 
 
@@ -541,7 +548,7 @@ def score_chart(series: Mapping[str, Any], *, height: int = 260) -> go.Figure:
     cols = {f"class {k} recall": c for k, c in enumerate(class_colors(series["recall"].shape[1]))}
     cols.update({"ACSA": "#111111", "GM": "#7f7f7f"})
     return metric_curves(series["steps"], lines, "Test recall per class, ACSA and GM", (0.0, 1.05),
-                         colors=cols, height=height, uirevision="scores")
+                         colors=cols, height=height, uirevision="scores", validate=False)
 
 
 def generated_chart(series: Mapping[str, Any], real_distance: float | None = None, *,
@@ -552,7 +559,7 @@ def generated_chart(series: Mapping[str, Any], real_distance: float | None = Non
     fig = metric_curves(series["steps"], lines, "Generated points",
                         colors={"share M misclassifies": "#d62728",
                                 "mean distance to hull boundary": "#2ca02c"},
-                        height=height, uirevision="generated")
+                        height=height, uirevision="generated", validate=False)
     if real_distance is not None and np.isfinite(real_distance) and len(series["steps"]):
         fig.add_hline(y=real_distance, line=dict(color="#2ca02c", dash="dot", width=1),
                       annotation_text="real minority points", annotation_font_size=10)
@@ -578,7 +585,7 @@ def compare_chart(named: Mapping[str, Mapping[str, Any]], minority: Sequence[int
         if minority:
             lines[f"{label}: minority recall"] = pick(np.nanmean(s["recall"][:, list(minority)], axis=1))
     fig = metric_curves(all_steps, lines, "Side by side: ACSA and minority recall (test)",
-                        (0.0, 1.05), height=height, uirevision="compare")
+                        (0.0, 1.05), height=height, uirevision="compare", validate=False)
     for tr in fig.data:
         if tr.name.endswith("minority recall"):
             tr.line.dash = "dash"

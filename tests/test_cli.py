@@ -1,0 +1,232 @@
+"""The command line: ``python -m gamo train / sample / list``, its run folders and its errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gamo.cli import main
+
+SMALL = ["--n-per-class", "120", "--test-per-class", "20", "--hidden", "16", "--latent", "8",
+         "--batch-size", "16"]
+TRAIN = ["train", "--dataset", "toy:moons", "--profile", "step:ir=20", "--loss", "ls", "--seed", "0", *SMALL]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny networks train fastest on one thread; the CLI's default (--threads 0) keeps this choice
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """``main(args)`` in-process: (exit code, stdout, stderr); argparse errors exit via SystemExit."""
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:
+        rc = e.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _snapshot_files(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def gamo_run(tmp_path_factory, _one_thread):
+    """One 60-step GAMO run on toy:moons (IR 20), shared by the tests that only read it."""
+    out = tmp_path_factory.mktemp("runs") / "moons-gamo"
+    rc = main([*TRAIN, "--method", "gamo", "--steps", "60", "--snapshot-every", "20", "--out", str(out), "--quiet"])
+    assert rc == 0
+    return out
+
+
+def test_train_writes_a_complete_run_folder(gamo_run):
+    d = gamo_run
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["data"]["dataset"] == "toy:moons" and cfg["data"]["profile"] == "step:ir=20"
+    assert cfg["train"]["method"] == "gamo" and cfg["train"]["steps"] == 60 and cfg["model"]["latent"] == 8
+
+    lines = (d / "metrics.jsonl").read_text().splitlines()
+    recs = [json.loads(line) for line in lines]
+    steps = [r["step"] for r in recs]
+    assert steps[0] == 0 and steps[-1] == 60 and {20, 40} <= set(steps)
+    assert steps == sorted(steps)
+    assert all(len(r["test"]["recall"]) == 2 for r in recs)
+    assert set(recs[-1]["losses"]) == {"M", "D", "G"}
+
+    final = json.loads((d / "final.json").read_text())
+    assert {"acsa", "gm", "accuracy", "recall"} <= set(final)
+    assert len(final["recall"]) == 2 and final["step"] == 60 and final["complete"] is True
+    assert final["acsa"] == pytest.approx(np.mean(final["recall"]))
+    assert final["gm"] == pytest.approx(np.sqrt(np.prod(final["recall"])))
+    assert final["acsa"] == pytest.approx(recs[-1]["test"]["acsa"])
+
+    state = torch.load(d / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 60 and set(state["modules"]) == {"F", "M", "D", "G"}
+
+    with np.load(d / "data.npz") as f:
+        assert set(f.files) == {"x_train", "y_train", "x_test", "y_test"}
+        x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    counts = np.bincount(y_train)
+    assert counts.tolist() == [120, 6] and x_train.shape == (126, 2)
+    assert np.bincount(y_test).tolist() == [20, 20] and x_test.shape == (40, 2)
+
+    with np.load(d / "samples.npz") as f:
+        assert {"x", "y", "parent_idx", "parent_w"} <= set(f.files)
+        x, y, pi, pw = f["x"], f["y"], f["parent_idx"], f["parent_w"]
+    # n_c - n_i generated points per minority class (here 120 - 6 of class 1)
+    assert np.bincount(y, minlength=2).tolist() == [0, 114]
+    assert x.shape == (114, 2) and np.isfinite(x).all()
+    assert np.all(y_train[pi] == y[:, None])                          # parents of the sample's class
+    assert np.all(np.diff(pw, axis=1) <= 0) and np.all(pw > 0) and np.all(pw.sum(axis=1) <= 1 + 1e-5)
+    # convex combinations of the class's members: inside their bounding box
+    members = x_train[y_train == 1]
+    assert np.all(x >= members.min(axis=0) - 1e-5) and np.all(x <= members.max(axis=0) + 1e-5)
+    # the top parents' share of each point: sum_j w_j x_j over them, plus the rest's share
+    approx = np.einsum("nk,nkd->nd", pw, x_train[pi])
+    rest = 1 - pw.sum(axis=1, keepdims=True)
+    assert np.all(np.abs(x - approx) <= rest * np.abs(members).max() + 1e-4)
+
+
+def test_sample_writes_a_balanced_set(gamo_run, tmp_path, capsys):
+    out = tmp_path / "sub" / "balanced.npz"
+    rc, stdout, err = run_cli(["sample", "--run", gamo_run, "--out", out, "--seed", "3"], capsys)
+    assert rc == 0, err
+    with np.load(out) as f:
+        x, y, synthetic, pi = f["x"], f["y"], f["synthetic"], f["parent_idx"]
+    assert np.bincount(y).tolist() == [120, 120]
+    assert x.shape == (240, 2) and int(synthetic.sum()) == 114
+    assert np.all(y[synthetic] == 1) and np.all(pi[~synthetic] == -1)
+    with np.load(gamo_run / "data.npz") as f:
+        x_train, y_train = f["x_train"], f["y_train"]
+    assert np.array_equal(x[~synthetic], x_train)                     # the real rows, unchanged
+    assert np.all(y_train[pi[synthetic]] == 1)
+    assert "[120, 120]" in stdout
+
+
+def test_list_shows_the_run(gamo_run, capsys):
+    rc, stdout, _ = run_cli(["list", "--root", gamo_run.parent], capsys)
+    assert rc == 0
+    row = [line for line in stdout.splitlines() if str(gamo_run) in line]
+    assert len(row) == 1
+    assert "gamo" in row[0] and "toy:moons" in row[0] and "finished" in row[0] and " 60 " in row[0]
+    rc, stdout, _ = run_cli(["list", "--root", gamo_run.parent / "nothing-here"], capsys)
+    assert rc == 0 and "no runs" in stdout
+
+
+def test_resume_continues_a_run(tmp_path, capsys):
+    d = tmp_path / "r"
+    rc, _, err = run_cli([*TRAIN, "--method", "gamo", "--steps", "30", "--out", d, "--quiet"], capsys)
+    assert rc == 0, err
+    n_lines = len((d / "metrics.jsonl").read_text().splitlines())
+    assert json.loads((d / "final.json").read_text())["step"] == 30
+
+    rc, stdout, err = run_cli(["train", "--resume", d, "--steps", "60", "--quiet"], capsys)
+    assert rc == 0, err
+    recs = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    assert len(recs) > n_lines and recs[-1]["step"] == 60
+    assert [r["step"] for r in recs] == sorted(r["step"] for r in recs)
+    assert json.loads((d / "final.json").read_text())["step"] == 60
+    assert torch.load(d / "checkpoint.pt", weights_only=True)["step"] == 60
+    assert json.loads((d / "config.json").read_text())["train"]["steps"] == 30   # the stored config is kept
+    assert "ACSA" in stdout.splitlines()[-1]
+
+    # a finished run cannot be resumed without more steps
+    before = _snapshot_files(d)
+    rc, _, err = run_cli(["train", "--resume", d], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    after = _snapshot_files(d)
+    for name in ("config.json", "metrics.jsonl", "final.json", "checkpoint.pt", "data.npz", "samples.npz"):
+        assert before[name] == after[name], name
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: cmd_train builds RunWriter (which writes status.json 'running') before it checks "
+    "that the resumed run is already finished, so the failed resume leaves the run listed as "
+    "'running' (gamo/cli.py, cmd_train)"))
+def test_failed_resume_leaves_the_run_status_alone(tmp_path, capsys):
+    d = tmp_path / "r"
+    assert run_cli([*TRAIN, "--method", "baseline", "--steps", "5", "--out", d, "--quiet"], capsys)[0] == 0
+    before = (d / "status.json").read_bytes()
+    assert run_cli(["train", "--resume", d], capsys)[0] == 2
+    assert (d / "status.json").read_bytes() == before
+
+
+def test_existing_run_folder_is_never_overwritten(tmp_path, capsys):
+    d = tmp_path / "r"
+    assert run_cli([*TRAIN, "--method", "baseline", "--steps", "5", "--out", d, "--quiet"], capsys)[0] == 0
+    before = _snapshot_files(d)
+    rc, stdout, err = run_cli([*TRAIN, "--method", "gamo", "--steps", "7", "--out", d], capsys)
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and "--resume" in err
+    assert _snapshot_files(d) == before
+
+
+def _bad_args(tmp_path: Path) -> dict[str, list[str]]:
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,cls\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(40)))
+    out = ["--out", str(tmp_path / "out"), "--steps", "5", *SMALL]
+    return {
+        "unknown dataset": ["train", "--dataset", "toy:moonz", *out],
+        "bad profile": ["train", "--dataset", "toy:moons", "--profile", "step:ir=banana", *out],
+        "negative steps": ["train", "--dataset", "toy:moons", "--steps", "-3", "--out", str(tmp_path / "out")],
+        "unknown method": ["train", "--method", "smote-ish", *out],
+        "csv without label column": ["train", "--dataset", f"table:{csv}", *out],
+        "non-integer steps": ["train", "--steps", "ten", *out],
+        "no command": [],
+        "sample from a missing run": ["sample", "--run", str(tmp_path / "missing"), "--out", str(tmp_path / "s.npz")],
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_args(Path("."))))
+def test_bad_arguments_exit_2_with_one_line(case, tmp_path, capsys):
+    rc, stdout, err = run_cli(_bad_args(tmp_path)[case], capsys)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "error" in lines[0]
+    if case == "csv without label column":
+        assert "'label'" in lines[0] and "cls" in lines[0]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: cmd_train creates the run folder (config.json, metrics.jsonl, status.json) before "
+    "the data is loaded, so a typo in --dataset/--profile leaves a half-made run and the corrected "
+    "command then fails with 'already holds a run' (gamo/cli.py, cmd_train)"))
+def test_bad_dataset_leaves_no_run_behind(tmp_path, capsys):
+    d = tmp_path / "r"
+    assert run_cli(["train", "--dataset", "toy:moonz", "--steps", "3", "--out", d, *SMALL], capsys)[0] == 2
+    assert not (d / "config.json").exists()
+    assert run_cli(["train", "--dataset", "toy:moons", "--steps", "3", "--out", d, "--quiet", *SMALL], capsys)[0] == 0
+
+
+def test_sample_from_a_baseline_run_exits_2(tmp_path, capsys):
+    d = tmp_path / "base"
+    assert run_cli([*TRAIN, "--method", "baseline", "--steps", "5", "--out", d, "--quiet"], capsys)[0] == 0
+    assert not (d / "samples.npz").exists()
+    rc, _, err = run_cli(["sample", "--run", d, "--out", tmp_path / "s.npz"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_python_dash_m_gamo_train_subprocess(tmp_path):
+    d = tmp_path / "sub"
+    cmd = [sys.executable, "-m", "gamo", *TRAIN, "--method", "gamo_no_d", "--steps", "20", "--out", str(d),
+           "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert "ACSA" in last and "GM" in last
+    assert "step 20/20" in r.stderr                                   # progress goes to stderr
+    final = json.loads((d / "final.json").read_text())
+    assert final["step"] == 20 and f"{final['acsa']:.4f}" in last
+    assert (d / "samples.npz").exists()
