@@ -160,17 +160,19 @@ def cmd_sample(a: argparse.Namespace) -> int:
     gen = m.balancing_samples(seed=a.seed)
     if gen is None:
         raise RunError(f"{cfg.train.method} generates no samples (or the training set is balanced): "
-                       "sample from a gamo or gamo_no_d run")
-    k = gen["parent_idx"].shape[1]
+                       "sample from a run of an oversampling method (gamo, gamo_no_d, cg, cg_d, smote, ...)")
     x = np.concatenate([real, gen["x"]]).astype(np.float32)
     y = np.concatenate([y_real, gen["y"]])
     synthetic = np.concatenate([np.zeros(len(y_real), bool), np.ones(len(gen["y"]), bool)])
-    parent_idx = np.concatenate([np.full((len(y_real), k), -1), gen["parent_idx"]])
-    parent_w = np.concatenate([np.zeros((len(y_real), k), np.float32), gen["parent_w"]])
+    extra = {}
+    if "parent_idx" in gen:  # convex methods: each generated row's top parents (-1 for real rows)
+        k = gen["parent_idx"].shape[1]
+        extra["parent_idx"] = np.concatenate([np.full((len(y_real), k), -1), gen["parent_idx"]])
+        extra["parent_w"] = np.concatenate([np.zeros((len(y_real), k), np.float32), gen["parent_w"]])
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, x=x, y=y, synthetic=synthetic, parent_idx=parent_idx, parent_w=parent_w,
-             space=np.array("input" if m.family == "dense" else "features"))
+    np.savez(out, x=x, y=y, synthetic=synthetic, space=np.array("input" if m.family == "dense" else "features"),
+             **extra)
     counts = np.bincount(y, minlength=tr.data.n_classes).tolist()
     print(f"wrote {len(y)} rows ({int(synthetic.sum())} generated), class counts {counts}, to {out}")
     return 0

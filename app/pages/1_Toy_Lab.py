@@ -292,11 +292,13 @@ def _status_line(i: int, r: LiveRun, snap, snaps, redraw: int) -> None:
     digest = tl.points_digest(snap.generated if snap else None)
     step = snap.step if snap else 0
     rate_txt = f" · {rate:,.0f} it/s" if rate else ""
+    draw_ms = ss.get("tl_draw_ms")
+    draw_txt = f" · last redraw {draw_ms:.0f} ms" if draw_ms is not None else ""
     st.markdown(
         f'<span id="toylab-status-{i}" data-step="{step}" data-digest="{digest}" '
         f'data-state="{st_.state}" data-redraw="{redraw}">'
         f"<b>{METHOD_LABELS[r.method]}</b> · <b>step {step:,}</b> of {st_.total:,} · "
-        f"{st_.state}{rate_txt} · redraw {redraw} · points {digest}</span>",
+        f"{st_.state}{rate_txt} · redraw {redraw}{draw_txt} · points {digest}</span>",
         unsafe_allow_html=True,
     )
     if st_.state == "error":
@@ -336,14 +338,12 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
                      key=f"tl_follow_{i}",
                      format_func=lambda k: "none" if k is None else f"#{k} (class {int(gen.y[k])})")
         if sel is not None and gen.parent_idx is not None:
-            import pandas as pd
-
             rows = gen.parent_idx[sel]
-            st.dataframe(pd.DataFrame({
-                "parent (training row)": rows.astype(int),
-                "x₁": r.data.x_train[rows, 0], "x₂": r.data.x_train[rows, 1],
-                "weight": gen.parent_w[sel],
-            }), hide_index=True, width="stretch", height=220)
+            lines = ["| parent (training row) | x₁ | x₂ | weight |", "|---:|---:|---:|---:|"]
+            for j, w in zip(rows, gen.parent_w[sel]):
+                x1, x2 = r.data.x_train[int(j), :2]
+                lines.append(f"| {int(j)} | {x1:.2f} | {x2:.2f} | {float(w):.3f} |")
+            st.markdown("\n".join(lines))
             st.caption(f"Point #{sel} is Σ wⱼxⱼ over all {int((r.data.y_train == gen.y[sel]).sum())} "
                        f"real points of class {int(gen.y[sel])}; these are its heaviest parents "
                        f"(together {float(gen.parent_w[sel].sum()):.0%} of the weight).")
@@ -361,6 +361,7 @@ def _views(runs: list[LiveRun]) -> list[tuple[LiveRun, object, list]]:
 
 def live_main(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
     """Fast fragment: status line(s) and the 2D view(s), redrawn every REFRESH_S."""
+    t0 = time.perf_counter()
     ss.tl_redraws = ss.get("tl_redraws", 0) + 1
     views = _views(runs)
     if len(runs) == 1:
@@ -381,6 +382,7 @@ def live_main(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
                                  f" mean distance to hull edge {stats['hull_distance']:.2f}")
                     st.caption(f"Test recall {rec} · ACSA {snap.test.acsa:.2f} · "
                                f"GM {snap.test.gm:.2f}{extra}")
+    ss.tl_draw_ms = 1000.0 * (time.perf_counter() - t0)
     if ticking and not any(r.handle.status.state in ("starting", "running") for r in runs):
         st.rerun(scope="app")  # the run ended or was paused elsewhere: stop ticking
 

@@ -495,13 +495,12 @@ def toy_view(
     )
     if gen is not None:
         _add_parent_hover(fig, gen)
-    # legend under the plot, so the plot gets the width; equal scales, so distances are true
+    # legend under the plot, so the plot gets the width; equal scales, so distances and hull
+    # shapes are true (Plotly widens one of the fixed ranges to fill the frame)
     fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0,
                              itemsizing="constant", font=dict(size=11))
     fig.layout.yaxis.scaleanchor = "x"
     fig.layout.yaxis.scaleratio = 1
-    fig.layout.yaxis.constrain = "domain"
-    fig.layout.xaxis.constrain = "domain"
     return fig
 
 
@@ -547,7 +546,7 @@ def score_chart(series: Mapping[str, Any], *, height: int = 260) -> go.Figure:
     lines["GM"] = series["gm"]
     cols = {f"class {k} recall": c for k, c in enumerate(class_colors(series["recall"].shape[1]))}
     cols.update({"ACSA": "#111111", "GM": "#7f7f7f"})
-    return metric_curves(series["steps"], lines, "Test recall per class, ACSA and GM", (0.0, 1.05),
+    return metric_curves(series["steps"], lines, "Test recall, ACSA, GM", (0.0, 1.05),
                          colors=cols, height=height, uirevision="scores", validate=False)
 
 

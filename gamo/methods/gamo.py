@@ -47,7 +47,7 @@ class Gamo(Method):
         self.min_rows = torch.as_tensor(np.concatenate(rows) if rows else np.zeros(0, np.int64),
                                         dtype=torch.long, device=device)          # (N,)
         sizes = [len(r) for r in rows]
-        self.G = ConvexGenerator(mc.latent, self.n_classes, mc.g_hidden, sizes, self.minority).to(device)
+        self.G = self._make_generator(sizes).to(device)
         self.opt_g = adam([("G", self.G.parameters(), tc.lr_g)], tc.beta1)
         if self.use_d:
             # M and D step at the same point of Alg. 1 (lines 9, 11): one optimizer, one backward
@@ -63,6 +63,10 @@ class Gamo(Method):
         m = tc.n_fixed
         self.z_fixed = torch.randn(m * len(self.minority), mc.latent, generator=g).to(device)
         self.y_fixed = self.minority_t.repeat_interleave(m)
+
+    def _make_generator(self, sizes: list[int]) -> torch.nn.Module:
+        mc = self.cfg.model
+        return ConvexGenerator(mc.latent, self.n_classes, mc.g_hidden, sizes, self.minority)
 
     def _extra_phases(self) -> list[tuple[str, int]]:
         return [("gamo", self.iters_per_phase)] if self.minority else []  # balanced data: Baseline CN
@@ -133,6 +137,8 @@ class Gamo(Method):
     def generate(self, z: torch.Tensor, y: torch.Tensor, top: int = TOP_PARENTS):
         """Generate for (z, y); returns points (B, d), full weights (B, N), top parent rows and weights."""
         x, w = self.G(z, y, self._members())
+        if w is None:  # an unconstrained generator: no convex parents
+            return x, None, None, None
         k = min(top, w.shape[1])
         pw, pi = torch.topk(w, k, dim=1)
         return x, w, self.min_rows[pi], pw
@@ -156,8 +162,9 @@ class Gamo(Method):
         self.M.train()
         d = torch.sigmoid(self.D(x, self.y_fixed)).cpu().numpy() if self.use_d else None
         return Generated(
-            x=x.cpu().numpy(), y=self.y_fixed.cpu().numpy(), parent_idx=pi.cpu().numpy(),
-            parent_w=pw.cpu().numpy(), m_pred=pred.cpu().numpy(), d_real=d,
+            x=x.cpu().numpy(), y=self.y_fixed.cpu().numpy(),
+            parent_idx=None if pi is None else pi.cpu().numpy(),
+            parent_w=None if pw is None else pw.cpu().numpy(), m_pred=pred.cpu().numpy(), d_real=d,
         )
 
     @torch.no_grad()
@@ -175,7 +182,12 @@ class Gamo(Method):
         xs, pis, pws = [], [], []
         for i in range(0, total, 1024):
             x, _, pi, pw = self.generate(z[i:i + 1024], y[i:i + 1024])
-            xs.append(x.cpu()), pis.append(pi.cpu()), pws.append(pw.cpu())
+            xs.append(x.cpu())
+            if pi is not None:
+                pis.append(pi.cpu()), pws.append(pw.cpu())
+        if not self.convex:
+            return {"x": torch.cat(xs).numpy() if xs else np.zeros((0, self.feat_dim), np.float32),
+                    "y": y.cpu().numpy()}
         if not xs:
             k = min(TOP_PARENTS, len(self.min_rows))
             return {"x": np.zeros((0, self.feat_dim), np.float32), "y": np.zeros(0, np.int64),
@@ -215,3 +227,44 @@ class GamoNoD(Gamo):
     name = "gamo_no_d"
     players = ("M", "G")
     use_d = False
+
+
+class UnconstrainedGenerator(torch.nn.Module):
+    """cG: a conditional generator that outputs a point directly (no convex constraint).
+
+    (z, one-hot class) -> two LeakyReLU layers -> d outputs; tanh when the data lives in [-1, 1]
+    (image pixels, F's tanh features), linear otherwise (2D toys, tables).
+    """
+
+    def __init__(self, latent: int, n_classes: int, hidden: int, d: int, bounded: bool) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        layers = [torch.nn.Linear(latent + n_classes, hidden), torch.nn.LeakyReLU(0.1),
+                  torch.nn.Linear(hidden, hidden), torch.nn.LeakyReLU(0.1), torch.nn.Linear(hidden, d)]
+        if bounded:
+            layers.append(torch.nn.Tanh())
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, z, y, members=None, need_weights: bool = False):
+        onehot = torch.nn.functional.one_hot(y, self.n_classes).to(z.dtype)
+        return self.net(torch.cat([z, onehot], dim=1)), None
+
+
+class CGCN(GamoNoD):
+    """cG+CN (Section 4's ablation): GAMO's game with an unconstrained conditional generator, no D."""
+
+    name = "cg"
+    convex = False
+
+    def _make_generator(self, sizes):
+        mc = self.cfg.model
+        bounded = self.family == "conv" or self.cfg.data.dataset in ("digits", "mnist", "fashion-mnist", "cifar10", "svhn")
+        return UnconstrainedGenerator(mc.latent, self.n_classes, mc.g_hidden, self.feat_dim, bounded)
+
+
+class CGDCN(Gamo):
+    """cG+D+CN: the unconstrained conditional generator, with GAMO's conditional discriminator."""
+
+    name = "cg_d"
+    convex = False
+    _make_generator = CGCN._make_generator

@@ -1,0 +1,454 @@
+"""The Toy Lab page (AppTest) and its pure helpers (app/ui/toylab.py, app/ui/toylab_runs.py)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.ui import toylab as tl  # noqa: E402
+from app.ui.toylab_runs import save_run, start_live_run, stop_runs, wait_for_step, wait_idle  # noqa: E402
+from gamo.config import METHODS  # noqa: E402
+from gamo.data import load_dataset  # noqa: E402
+from gamo.geometry import convex_hull  # noqa: E402
+from gamo.snapshot import Generated, Grid, Metrics, Snapshot  # noqa: E402
+
+PAGE = ROOT / "app" / "pages" / "1_Toy_Lab.py"
+STATUS = re.compile(r'id="toylab-status-(\d)" data-step="(\d+)" data-digest="(\w+)" data-state="(\w+)"')
+
+
+# --------------------------------------------------------------------------------------
+# AppTest helpers
+# --------------------------------------------------------------------------------------
+@pytest.fixture()
+def app(monkeypatch, tmp_path):
+    """A fresh page session; its live runs are stopped afterwards. Runs are saved to tmp."""
+    monkeypatch.setenv("GAMO_RUNS_DIR", str(tmp_path / "runs"))
+    made: list[AppTest] = []
+
+    def make(**query: str) -> AppTest:
+        at = AppTest.from_file(str(PAGE), default_timeout=60)
+        for k, v in query.items():
+            at.query_params[k] = v
+        made.append(at)
+        return at
+
+    yield make
+    for at in made:
+        try:
+            stop_runs(at.session_state["tl_runs"])
+        except KeyError:
+            pass
+
+
+def status(at: AppTest) -> list[dict]:
+    """The status line(s) the page shows: step, digest of generated positions, state."""
+    out = []
+    for m in at.markdown:
+        hit = STATUS.search(m.value)
+        if hit:
+            out.append(dict(run=int(hit.group(1)), step=int(hit.group(2)), digest=hit.group(3),
+                            state=hit.group(4)))
+    return out
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# --------------------------------------------------------------------------------------
+# the page
+# --------------------------------------------------------------------------------------
+def test_defaults_render(app) -> None:
+    at = app().run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Toy Lab"]
+    assert not at.error
+    (s,) = status(at)
+    assert s["step"] == 0 and s["state"] == "paused" and s["digest"] != "none"
+    # every setting is written to the URL
+    assert at.query_params["data"] == ["moons"] and at.query_params["method"] == ["gamo"]
+    assert at.selectbox(key="tl_method").value == "gamo"
+    # the student panel and the curves are there
+    assert any("GAMO" in i.value for i in at.info)
+    # D exists for GAMO: all three per-player buttons are enabled
+    assert not at.button(key="tl_step_D").disabled
+
+
+def test_step_advances_and_moves_points_then_reset_clears(app) -> None:
+    at = app().run()
+    (s0,) = status(at)
+    at.button(key="tl_step").click().run()
+    no_exception(at)
+    (s1,) = status(at)
+    assert s1["step"] == 1 and s1["digest"] != s0["digest"]
+    at.button(key="tl_step_G").click().run()
+    (s2,) = status(at)
+    assert s2["step"] == 2 and s2["digest"] != s1["digest"]
+    assert "G, the generator, just moved" in at.info[0].value
+    at.button(key="tl_step_M").click().run()
+    (s3,) = status(at)
+    # M alone does not move G's points (G's weights are unchanged, the real points are fixed)
+    assert s3["step"] == 3 and s3["digest"] == s2["digest"]
+    at.button(key="tl_reset").click().run()
+    no_exception(at)
+    (s4,) = status(at)
+    assert s4["step"] == 0 and s4["digest"] == s0["digest"]  # same seed: the same start
+
+
+def test_play_then_pause(app) -> None:
+    at = app().run()
+    at.button(key="tl_play").click().run()
+    no_exception(at)
+    assert status(at)[0]["state"] == "running"
+    at.button(key="tl_pause").click().run()
+    assert status(at)[0]["state"] == "paused"
+
+
+def test_minority_of_one_point_shows_error_not_exception(app) -> None:
+    at = app(counts="1000,1").run()
+    no_exception(at)
+    assert at.error, "expected an st.error"
+    text = " ".join(e.value for e in at.error)
+    assert "at least 2" in text
+    assert not status(at)  # nothing is trained
+    # fixing it in the sidebar recovers
+    at.text_input(key="tl_counts").set_value("1000,40").run()
+    no_exception(at)
+    assert not at.error and status(at)[0]["step"] == 0
+
+
+def test_unparsable_counts_in_the_sidebar(app) -> None:
+    at = app().run()
+    at.text_input(key="tl_counts").set_value("1000,abc").run()
+    no_exception(at)
+    assert any("not a number" in e.value for e in at.error)
+
+
+def test_query_params_prefill_widgets(app) -> None:
+    at = app(data="circles", method="baseline", loss="ce", noise="0.3", lr_g="0.002",
+             counts="800,40", speed="50", seed="3", width="64").run()
+    no_exception(at)
+    assert at.selectbox(key="tl_dataset").value == "circles"
+    assert at.selectbox(key="tl_method").value == "baseline"
+    assert at.radio(key="tl_loss").value == "ce"
+    assert at.slider(key="tl_noise").value == pytest.approx(0.3)
+    assert at.select_slider(key="tl_lr_g").value == pytest.approx(0.002)
+    assert at.text_input(key="tl_counts").value == "800,40"
+    assert at.select_slider(key="tl_speed").value == 50
+    assert at.number_input(key="tl_seed").value == 3
+    assert at.select_slider(key="tl_width").value == 64
+    # Baseline CN has only M
+    assert at.button(key="tl_step_D").disabled and at.button(key="tl_step_G").disabled
+    assert not at.warning
+
+
+def test_bad_query_params_fall_back_with_a_warning(app) -> None:
+    at = app(method="bogus", noise="9", data="moons").run()
+    no_exception(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "method" in warnings and "noise" in warnings
+    assert at.selectbox(key="tl_method").value == tl.DEFAULTS.method
+    assert at.slider(key="tl_noise").value == pytest.approx(tl.DEFAULTS.noise)
+
+
+def test_compare_mode_runs_two_methods(app) -> None:
+    at = app(compare="baseline").run()
+    no_exception(at)
+    runs = status(at)
+    assert [r["run"] for r in runs] == [0, 1]
+    at.button(key="tl_step").click().run()
+    assert [r["step"] for r in status(at)] == [1, 1]
+    # G exists only in GAMO: stepping G moves only the GAMO run
+    at.button(key="tl_step_G").click().run()
+    assert [r["step"] for r in status(at)] == [2, 1]
+
+
+def test_live_learning_rate_does_not_reset(app) -> None:
+    at = app().run()
+    at.button(key="tl_step").click().run()
+    run_id = at.session_state["tl_runs"][0].run_id
+    at.select_slider(key="tl_lr_g").set_value(2e-3).run()
+    no_exception(at)
+    r = at.session_state["tl_runs"][0]
+    assert r.run_id == run_id and status(at)[0]["step"] == 1
+    assert r.applied["lr_g"] == pytest.approx(2e-3)
+    assert {"step": 1, "set": "lr_g", "value": 2e-3} in r.events
+    at.selectbox(key="tl_dataset").set_value("circles").run()
+    assert at.session_state["tl_runs"][0].run_id != run_id  # data change: a new run
+
+
+def test_save_from_the_page(app, tmp_path) -> None:
+    at = app().run()
+    at.button(key="tl_step").click().run()
+    at.text_input(key="tl_run_name").set_value("t1").run()
+    at.button(key="tl_save").click().run()
+    no_exception(at)
+    assert at.success, [e.value for e in at.error]
+    out = tmp_path / "runs" / "t1"
+    assert (out / "config.json").exists() and (out / "checkpoint.pt").exists()
+
+
+# --------------------------------------------------------------------------------------
+# settings and the URL
+# --------------------------------------------------------------------------------------
+def test_parse_counts() -> None:
+    assert tl.parse_counts("1000, 50") == (1000, 50)
+    assert tl.parse_counts("10;5;5") == (10, 5, 5)
+    for bad in ("", "1000", "a,b", "10,2.5", "10,-1", "10,99999"):
+        with pytest.raises(ValueError):
+            tl.parse_counts(bad)
+
+
+def test_settings_round_trip_through_the_url() -> None:
+    s = dataclasses.replace(tl.DEFAULTS, dataset="spirals", n_classes=3, counts=(500, 40, 20),
+                            method="gamo_no_d", compare="gamo", lr_d=5e-4, show_d=False, seed=7)
+    q = tl.settings_to_query(s)
+    assert all(isinstance(v, str) for v in q.values())
+    back, warnings = tl.settings_from_query(q)
+    assert back == s and warnings == []
+    assert tl.settings_from_query({}) == (tl.DEFAULTS, [])
+
+
+def test_settings_from_query_rejects_bad_values() -> None:
+    s, w = tl.settings_from_query({"data": "mnist", "lr_m": "0", "batch": "abc", "seed": "1.5",
+                                   "d": "maybe", "counts": "5", "unrelated": "x"})
+    assert s == tl.DEFAULTS
+    assert len(w) == 6 and all("ignored" in x for x in w)
+    # lists (how st.query_params may hand repeated keys) use the last value
+    s, w = tl.settings_from_query({"noise": ["0.1", "0.4"]})
+    assert s.noise == pytest.approx(0.4) and not w
+    # counts imply the number of classes on multi-class toys
+    s, w = tl.settings_from_query({"data": "blobs", "counts": "300,30,30"})
+    assert s.n_classes == 3 and s.counts == (300, 30, 30) and not w
+    # two-class toys ignore classes=...
+    s, _ = tl.settings_from_query({"data": "moons", "classes": "4"})
+    assert s.n_classes == 2
+    s, w = tl.settings_from_query({"compare": "gamo"})
+    assert s.compare == "" and w
+
+
+def test_build_config_and_profiles() -> None:
+    cfg = tl.build_config(tl.DEFAULTS)
+    assert cfg.data.dataset == "toy:moons" and cfg.data.profile == "counts:1000,50"
+    assert cfg.train.threads == 1 and cfg.train.steps == tl.STEP_CAP
+    assert cfg.train.batch_size == 64 and cfg.model.latent == 16
+    data = load_dataset(cfg.data)
+    assert list(np.bincount(data.y_train)) == [1000, 50]
+    ratio = dataclasses.replace(tl.DEFAULTS, dataset="blobs", n_classes=3, imbalance="ratio",
+                                n_max=400, ir=8.0)
+    assert tl.class_counts(ratio) == (400, 50, 50)
+    data = load_dataset(tl.build_config(ratio).data)
+    assert list(np.bincount(data.y_train)) == [400, 50, 50]
+    assert tl.build_config(tl.DEFAULTS, "baseline").train.method == "baseline"
+
+
+def test_reset_key_ignores_live_settings() -> None:
+    k = tl.reset_key(tl.DEFAULTS)
+    for live in ({"lr_g": 5e-3}, {"speed": 5}, {"show_d": False}, {"trails": False}):
+        assert tl.reset_key(dataclasses.replace(tl.DEFAULTS, **live)) == k
+    for change in ({"noise": 0.1}, {"method": "baseline"}, {"width": 64}, {"compare": "baseline"}):
+        assert tl.reset_key(dataclasses.replace(tl.DEFAULTS, **change)) != k
+
+
+def test_method_players_and_png_button() -> None:
+    assert tl.method_players("baseline") == ("M",)
+    assert tl.method_players("gamo_no_d") == ("M", "G")
+    assert tl.method_players("gamo") == ("M", "D", "G")
+    assert set(METHODS) == {"baseline", "gamo_no_d", "gamo"}
+    assert tl.PLOTLY_CONFIG["displayModeBar"] is True
+    assert "toImage" not in tl.PLOTLY_CONFIG["modeBarButtonsToRemove"]
+    assert tl.PLOTLY_CONFIG["toImageButtonOptions"]["format"] == "png"
+
+
+# --------------------------------------------------------------------------------------
+# snapshots -> what is drawn
+# --------------------------------------------------------------------------------------
+SQUARE = np.array([[0, 0], [2, 0], [2, 2], [0, 2], [1, 1]], dtype=np.float32)
+
+
+def _metrics(recall) -> Metrics:
+    r = tuple(float(v) for v in recall)
+    return Metrics(acsa=float(np.mean(r)), gm=float(np.prod(r) ** (1 / len(r))), accuracy=0.9,
+                   recall=r, confusion=np.eye(len(r)))
+
+
+def _snap(step: int, gen_x=None, losses=None, recall=(0.9, 0.5), grid=False) -> Snapshot:
+    gen = None
+    if gen_x is not None:
+        gx = np.asarray(gen_x, dtype=np.float32)
+        m = len(gx)
+        gen = Generated(x=gx, y=np.ones(m, np.int64),
+                        parent_idx=np.tile(np.array([[10, 11, 12]]), (m, 1)),
+                        parent_w=np.tile(np.array([[0.5, 0.3, 0.2]], np.float32), (m, 1)),
+                        m_pred=np.array([1] * (m - 1) + [0]), d_real=np.full(m, 0.4, np.float32))
+    g = None
+    if grid:
+        xs, ys = np.linspace(-1, 3, 8, dtype=np.float32), np.linspace(-1, 3, 6, dtype=np.float32)
+        gx, gy = np.meshgrid(xs, ys)
+        p1 = 1 / (1 + np.exp(-(gx + gy - 2)))
+        mp = np.stack([1 - p1, p1], -1)
+        g = Grid(xs=xs, ys=ys, m_proba=mp, d_real=mp.copy())
+    return Snapshot(step=step, epoch=0.0, losses=losses or {}, test=_metrics(recall), train=None,
+                    generated=gen, grid=g, elapsed=0.01 * step)
+
+
+def _toy_data():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (10, 2)), SQUARE]).astype(np.float32)
+    y = np.r_[np.zeros(10, int), np.ones(5, int)]
+    return x, y
+
+
+def test_trail_positions() -> None:
+    snaps = [_snap(0), _snap(10, [[0, 0], [1, 1]]), _snap(20, [[0.5, 0], [1, 1.5]]),
+             _snap(30, [[1, 0], [1, 2]])]
+    tr = tl.trail_positions(snaps, n=10)
+    assert tr.shape == (3, 2, 2)
+    np.testing.assert_allclose(tr[0], [[0, 0], [1, 1]])   # oldest first
+    np.testing.assert_allclose(tr[-1], [[1, 0], [1, 2]])
+    assert tl.trail_positions(snaps, n=2).shape == (2, 2, 2)
+    assert tl.trail_positions(snaps[:2]) is None
+
+
+def test_generated_stats_hand_made() -> None:
+    hulls = {1: convex_hull(SQUARE)}
+    gen = _snap(0, [[1, 1], [0.5, 1], [1, 0.1], [3, 1]]).generated
+    st = tl.generated_stats(gen, hulls)
+    # distances to the square's edge: 1, 0.5, 0.1 and (outside) 1
+    assert st["hull_distance"] == pytest.approx((1 + 0.5 + 0.1 + 1) / 4)
+    assert st["inside"] == pytest.approx(0.75)
+    assert st["misclassified"] == pytest.approx(0.25)  # the last point: M says class 0
+    assert np.isnan(tl.generated_stats(None, hulls)["misclassified"])
+    assert tl.real_hull_distance(SQUARE, np.ones(5, int), hulls) == pytest.approx(0.2)
+
+
+def test_minority_hulls_and_axis_ranges() -> None:
+    x, y = _toy_data()
+    hulls = tl.minority_hulls(x, y)
+    assert list(hulls) == [1] and len(hulls[1]) == 4
+    (x0, x1), (y0, y1) = tl.axis_ranges(x)
+    assert x0 < x[:, 0].min() and x1 > x[:, 0].max() and y0 < x[:, 1].min() and y1 > x[:, 1].max()
+
+
+def test_history_series() -> None:
+    snaps = [_snap(0), _snap(10, [[1, 1]], {"M": 1.0, "D": 0.5, "G": 2.0}, (0.9, 0.2)),
+             _snap(20, [[0.1, 1]], {"M": 0.8, "D": 0.4, "G": 2.5}, (0.8, 0.6))]
+    hulls = {1: convex_hull(SQUARE)}
+    s = tl.history_series(snaps, lambda sn: tl.generated_stats(sn.generated, hulls))
+    assert list(s["steps"]) == [0, 10, 20]
+    assert set(s["losses"]) == {"M", "D", "G"} and np.isnan(s["losses"]["M"][0])
+    np.testing.assert_allclose(s["recall"][:, 1], [0.5, 0.2, 0.6])
+    np.testing.assert_allclose(s["acsa"], [0.7, 0.55, 0.7])
+    np.testing.assert_allclose(s["hull_distance"][1:], [1.0, 0.1], atol=1e-6)
+    for fig in (tl.loss_chart(s), tl.score_chart(s), tl.generated_chart(s, 0.3)):
+        assert len(fig.data) >= 2
+    cmp = tl.compare_chart({"A": s, "B": tl.history_series(snaps[:2], None)}, [1])
+    assert [t.name for t in cmp.data] == ["A: ACSA", "A: minority recall", "B: ACSA",
+                                          "B: minority recall"]
+    assert len(cmp.data[2].x) == 3 and np.isnan(cmp.data[2].y[-1])
+
+
+def test_toy_view_draws_every_layer() -> None:
+    x, y = _toy_data()
+    hulls = tl.minority_hulls(x, y)
+    snaps = [_snap(s, [[1, 1 + 0.1 * s / 10], [0.5, 0.5]], grid=True) for s in (0, 10, 20)]
+    fig = tl.toy_view(snaps[-1], x, y, hulls=hulls, x_range=(-3, 4), y_range=(-3, 4),
+                      trails=tl.trail_positions(snaps), selected=0, show_d=True, d_class=1)
+    names = [t.name or "" for t in fig.data]
+    assert "M's predicted class" in names
+    assert any(n.startswith("D(x | class 1)") for n in names)
+    assert "class 1 convex hull" in names
+    assert any("recent path" in n for n in names)
+    gen = [t for t in fig.data if t.meta == "generated"]
+    assert len(gen) == 1 and "top parents (weight): #10 (0.50)" in gen[0].text[0]
+    lines = [t for t in fig.data if t.meta == "parent-line"]
+    assert len(lines) == 3
+    # parents_x = x_train[parent_idx[selected]], line width follows the weight
+    assert (lines[0].x[0], lines[0].y[0]) == pytest.approx(tuple(x[10]))
+    assert lines[0].line.width > lines[2].line.width
+    assert list(fig.layout.xaxis.range) == [-3, 4] and fig.layout.xaxis.autorange is False
+    # D's contours can be hidden, and a run without grid still draws points
+    fig2 = tl.toy_view(snaps[-1], x, y, hulls=hulls, x_range=(-3, 4), y_range=(-3, 4),
+                       show_d=False, d_class=1)
+    assert not any((t.name or "").startswith("D(x") for t in fig2.data)
+    fig3 = tl.toy_view(None, x, y, hulls=hulls, x_range=(-3, 4), y_range=(-3, 4))
+    assert any("real" in (t.name or "") for t in fig3.data)
+
+
+def test_generated_table_and_digest() -> None:
+    x, _ = _toy_data()
+    snap = _snap(30, [[1, 1], [0.5, 0.5]])
+    df = tl.generated_table(snap.generated, x, snap.step)
+    assert list(df.columns[:7]) == ["step", "point", "class", "x1", "x2", "m_pred", "m_wrong"]
+    assert len(df) == 2 and list(df["m_wrong"]) == [False, True]
+    assert df.loc[0, "parent1_row"] == 10 and df.loc[0, "parent1_weight"] == pytest.approx(0.5)
+    assert (df.loc[0, "parent2_x1"], df.loc[0, "parent2_x2"]) == pytest.approx(tuple(x[11]))
+    assert "parent1_row" in df.to_csv(index=False)
+    assert tl.generated_table(None, x).empty
+    d1 = tl.points_digest(snap.generated)
+    assert d1 == tl.points_digest(_snap(40, [[1, 1], [0.5, 0.5]]).generated)
+    assert d1 != tl.points_digest(_snap(40, [[1, 1.01], [0.5, 0.5]]).generated)
+    assert tl.points_digest(None) == "none"
+
+
+def test_explain_follows_the_last_mover() -> None:
+    hulls = {1: convex_hull(SQUARE)}
+    snap = _snap(5, [[1, 1], [0.1, 1]])
+    stats = tl.generated_stats(snap.generated, hulls)
+    for mover, needle in (("G", "generator, just moved"), ("M", "classifier, just moved"),
+                          ("D", "discriminator, just moved"), ("all", "Every iteration")):
+        text = tl.explain("gamo", mover, snap, stats, minority=[1], real_distance=0.5)
+        assert needle in text
+        assert "50%" in text  # M misclassifies one of the two points
+        assert "Test recall" in text
+    assert "only M" in tl.explain("baseline", "M", _snap(5), None, minority=[1])
+    assert "Without D" in tl.explain("gamo_no_d", "G", snap, stats, minority=[1])
+    assert tl.last_mover("G", "gamo") == "G"
+    assert tl.last_mover("step", "gamo") == "all" and tl.last_mover("step", "baseline") == "M"
+    assert tl.last_mover("reset", "gamo") == "none"
+
+
+# --------------------------------------------------------------------------------------
+# live runs and the run store
+# --------------------------------------------------------------------------------------
+def test_live_run_step_and_save(tmp_path) -> None:
+    s = dataclasses.replace(tl.DEFAULTS, counts=(200, 20), speed=5)
+    cfg = tl.build_config(s)
+    data = load_dataset(cfg.data)
+    run = start_live_run(cfg, data, s)
+    try:
+        assert wait_for_step([run], [0], timeout=20)
+        run.handle.step(3)
+        assert wait_for_step([run], [3], timeout=20)
+        assert wait_idle(run)
+        with pytest.raises(ValueError):
+            save_run(run, tmp_path, "../escape")
+        out = save_run(run, tmp_path, "r1", s)
+        for name in ("config.json", "metrics.jsonl", "final.json", "checkpoint.pt", "indices.npz",
+                     "data.npz", "samples.npz", "toylab.json", "generated.csv"):
+            assert (out / name).exists(), name
+        extra = json.loads((out / "toylab.json").read_text())
+        assert extra["step"] == 3 and extra["settings"]["counts"] == "200,20"
+        lines = (out / "metrics.jsonl").read_text().strip().splitlines()
+        assert json.loads(lines[-1])["step"] == 3
+        from gamo.runs import RunError, list_runs, load_checkpoint
+
+        assert load_checkpoint(out)["step"] == 3
+        assert [r.step for r in list_runs(tmp_path)] == [3]
+        with pytest.raises(RunError):
+            save_run(run, tmp_path, "r1", s)  # never overwrites
+        run.handle.resume()
+        with pytest.raises(ValueError, match="pause"):
+            save_run(run, tmp_path, "r2", s)
+    finally:
+        stop_runs([run])
