@@ -64,6 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="the .npz file to write")
     s.add_argument("--seed", type=int, default=0, help="noise seed of the generated points")
 
+    b = sub.add_parser("bench", help="reproduce the paper's tables (runs are stored and resumable)")
+    b.add_argument("table", choices=("table1", "table2"))
+    b.add_argument("--dataset", required=True, help="table1: mnist, fashion-mnist, digits; table2: cifar10, svhn")
+    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--methods", nargs="+", default=None, help="default: every method the engine has")
+    b.add_argument("--loss", default="ls", choices=("ls", "ce"))
+    b.add_argument("--root", default="bench/out/tables", help="where the runs are stored")
+    b.add_argument("--out", default=None, help="table path without suffix (default bench/results/<table>_<dataset>_<loss>)")
+    b.add_argument("--profile", default=None, help="override the paper profile (e.g. a tiny one for a smoke test)")
+    b.add_argument("--epochs", type=int, default=None, help="override the official schedule's length")
+    b.add_argument("--steps", type=int, default=None, help="iterations instead of epochs")
+    b.add_argument("--test-per-class", type=int, default=None)
+    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--device", default="auto")
+    b.add_argument("--quiet", action="store_true")
+
     ls = sub.add_parser("list", help="list stored runs")
     ls.add_argument("--root", default="runs")
     return p
@@ -82,8 +98,6 @@ def _config_from_args(a: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from gamo.train import Trainer, train  # torch-heavy: imported only when training
-
     state = None
     if a.resume:
         out = Path(a.resume)
@@ -94,18 +108,31 @@ def cmd_train(a: argparse.Namespace) -> int:
     else:
         cfg = _config_from_args(a)
         out = Path(a.out or f"runs/{cfg.data.dataset.replace(':', '-').replace('/', '_')}-{cfg.train.method}-seed{cfg.train.seed}")
-    writer = RunWriter(out, cfg, resume=bool(a.resume))
+    final = execute_run(cfg, out, state=state, resume=bool(a.resume), log=lambda msg: _info(a, msg))
+    if final is None:
+        return 130
+    print(f"test ACSA {final['acsa']:.4f} GM {final['gm']:.4f} (step {final['step']}, {out})")
+    return 0
+
+
+def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume: bool = False,
+                log=lambda msg: None) -> dict | None:
+    """Train ``cfg`` into the run folder ``out`` (or continue it); returns final.json's content,
+    or None when interrupted (a checkpoint is saved first so the run can be resumed)."""
+    from gamo.train import Trainer, train  # torch-heavy: imported only when training
+
+    writer = RunWriter(out, cfg, resume=resume)
     tr = Trainer(cfg, state=state, with_grid=False)
-    if a.resume:
+    if resume:
         _check_indices(out, tr.data)
         if tr.finished:
             raise RunError(f"{out} already ran its {tr.total_steps} steps: pass --steps N (more) to extend it")
     else:
         writer.write_data(tr.data, dense=tr.method.family == "dense")
     counts = tr.data.class_counts.tolist()
-    _info(a, f"{cfg.data.dataset} ({tr.data.kind}, {tr.method.family} family), train counts {counts}, "
-             f"{len(tr.data.y_test)} test points; {cfg.train.method} ({cfg.train.loss}) for {tr.total_steps} steps "
-             f"on {tr.device}")
+    log(f"{cfg.data.dataset} ({tr.data.kind}, {tr.method.family} family), train counts {counts}, "
+        f"{len(tr.data.y_test)} test points; {cfg.train.method} ({cfg.train.loss}) for {tr.total_steps} steps "
+        f"on {tr.device}")
     last_ckpt = time.perf_counter()
     last_print = 0.0
     snap = None
@@ -119,13 +146,13 @@ def cmd_train(a: argparse.Namespace) -> int:
             if now - last_print > 1.0 or snap.step >= tr.total_steps:
                 last_print = now
                 losses = " ".join(f"{k}={v:.3f}" for k, v in snap.losses.items())
-                _info(a, f"step {snap.step}/{tr.total_steps} epoch {snap.epoch:.2f} {losses} "
-                         f"test ACSA {snap.test.acsa:.3f} GM {snap.test.gm:.3f}")
+                log(f"step {snap.step}/{tr.total_steps} epoch {snap.epoch:.2f} {losses} "
+                    f"test ACSA {snap.test.acsa:.3f} GM {snap.test.gm:.3f}")
     except KeyboardInterrupt:
         writer.checkpoint(tr.method.state_dict())
         writer.set_status("stopped", tr.step_count)
         print(f"stopped at step {tr.step_count}; resume with: python -m gamo train --resume {out}", file=sys.stderr)
-        return 130
+        return None
     writer.checkpoint(tr.method.state_dict())
     if snap is not None and snap.step != tr.step_count:
         snap = tr.snapshot(with_train=True)
@@ -133,8 +160,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if tr.method.family == "dense":
         writer.samples(tr.method.balancing_samples(seed=cfg.train.seed))
     writer.set_status("finished", tr.step_count)
-    print(f"test ACSA {final['acsa']:.4f} GM {final['gm']:.4f} (step {final['step']}, {out})")
-    return 0
+    return final
 
 
 def _check_indices(out: Path, data) -> None:
@@ -178,6 +204,17 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    from gamo.tables import run_table
+
+    path = run_table(a.table, a.dataset, a.seeds, methods=a.methods, loss=a.loss, root=a.root, out=a.out,
+                     log=lambda msg: _info(a, msg), profile=a.profile, epochs=a.epochs, steps=a.steps,
+                     test_per_class=a.test_per_class, threads=a.threads, device=a.device)
+    print(path.read_text())
+    print(f"table written to {path} and {path.with_suffix('.csv')}")
+    return 0
+
+
 def cmd_list(a: argparse.Namespace) -> int:
     runs = list_runs(a.root)
     if not runs:
@@ -200,7 +237,7 @@ def _info(a: argparse.Namespace, msg: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "bench": cmd_bench}[args.command](args)
     except GamoError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -379,6 +379,34 @@ def test_dense_schedule(tiny_cfg):
     assert _method(tiny_cfg("baseline"), data)[0].schedule() == [("m", per)]
 
 
+def test_label_distributions_and_losses(tiny_cfg):
+    # M and D see generated labels with p(i) ~ n_c - n_i (Alg. 1 line 10): gaps 60 and 70 here
+    cfg = tiny_cfg("gamo", data=dict(dataset="toy:blobs", n_classes=3, profile="counts:80,20,10", n_per_class=100))
+    m, _ = _method(cfg)
+    assert m.minority == [1, 2]
+    assert torch.allclose(m.p_md, torch.tensor([60 / 130, 70 / 130]))
+
+    from torch.nn import functional as F_
+
+    from gamo.losses import classifier_loss, discriminator_loss, generator_vs_classifier_loss
+    big = 30.0
+    y = torch.tensor([0, 1, 2])
+    right = F_.one_hot(y, 3).float() * big                      # M sure of the true class
+    assert float(classifier_loss(right, y, "ls")) == pytest.approx(0, abs=1e-6)
+    assert float(classifier_loss(right, y, "ce")) == pytest.approx(0, abs=1e-6)
+    logits = torch.randn(3, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(classifier_loss(logits, y, "ce"), F_.cross_entropy(logits, y))
+    # G wants M to predict the ones' complement of the class: for K=2, the other class
+    y2 = torch.tensor([0, 1])
+    other = F_.one_hot(1 - y2, 2).float() * big
+    assert float(generator_vs_classifier_loss(other, y2, "ls")) == pytest.approx(0, abs=1e-6)
+    assert float(generator_vs_classifier_loss(other, y2, "ce")) == pytest.approx(0, abs=1e-6)
+    assert float(generator_vs_classifier_loss(F_.one_hot(y2, 2).float() * big, y2, "ls")) == pytest.approx(2)
+    assert float(discriminator_loss(torch.full((4,), big), True, "ls")) == pytest.approx(0, abs=1e-6)
+    assert float(discriminator_loss(torch.full((4,), big), False, "ls")) == pytest.approx(1, abs=1e-6)
+    assert float(discriminator_loss(torch.full((4,), -big), False, "ce")) == pytest.approx(0, abs=1e-6)
+
+
 # --------------------------------------------------------------------------- 8. checkpoints
 def _roundtrip(cfg, data, k, tmp_path, n_next=4):
     a, _ = _method(cfg, data, steps=k)

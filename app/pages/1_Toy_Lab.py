@@ -13,6 +13,7 @@ from dataclasses import asdict
 import time
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
@@ -377,7 +378,7 @@ def live_main(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
                     stats = r.stats(snap)
                     rec = ", ".join(f"class {c} {v:.2f}" for c, v in enumerate(snap.test.recall))
                     extra = ""
-                    if r.method != "baseline" and stats["misclassified"] == stats["misclassified"]:
+                    if snap.generated is not None and stats["misclassified"] == stats["misclassified"]:
                         extra = (f" · M misclassifies {stats['misclassified']:.0%} of G's points,"
                                  f" mean distance to hull edge {stats['hull_distance']:.2f}")
                     st.caption(f"Test recall {rec} · ACSA {snap.test.acsa:.2f} · "
@@ -403,7 +404,7 @@ def live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
                             theme=None)
             st.plotly_chart(tl.score_chart(series), key="tl_scores", config=tl.PLOTLY_CONFIG,
                             theme=None)
-            if r.method != "baseline":
+            if np.isfinite(series["misclassified"]).any():
                 st.plotly_chart(tl.generated_chart(series, r.real_distance), key="tl_gen",
                                 config=tl.PLOTLY_CONFIG, theme=None)
         return
@@ -443,7 +444,7 @@ def keep_and_share(runs: list[LiveRun], s: tl.ToySettings) -> None:
             c1.download_button(f"Generated points of {METHOD_LABELS[r.method]} (CSV)", data=csv,
                                file_name=f"toylab_{r.method}_{s.dataset}_generated.csv",
                                mime="text/csv", key=f"tl_csv_{i}", on_click="ignore",
-                               disabled=r.method == "baseline")
+                               disabled=r.handle.latest is None or r.handle.latest.generated is None)
         default = f"toylab-{s.dataset}-{s.method}{'-vs-' + s.compare if s.compare else ''}-seed{s.seed}"
         name = c2.text_input("Run name (saved under runs/)", value=default, key="tl_run_name")
         busy = any(r.handle.status.state in ("starting", "running") for r in runs)

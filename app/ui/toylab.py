@@ -644,7 +644,7 @@ def last_mover(action: str | None, method: str) -> str:
         return "none"
     if action in ("M", "D", "G"):
         return action
-    return "all" if method != "baseline" else "M"
+    return "all" if len(method_players(method)) > 1 else "M"
 
 
 _PLAYER_TEXT = {
@@ -660,6 +660,32 @@ _PLAYER_TEXT = {
           "them real. The points can never leave the dashed hull: they are weighted averages "
           "of real minority points. Watch them slide toward the hull's edge that faces the "
           "majority."),
+    "G_free": ("**G, the generator, just moved.** This generator is *unconstrained*: it outputs "
+               "any point of the plane, not a convex combination, so nothing keeps its points "
+               "inside the dashed hull. It moves them to where M gets them wrong"
+               "{d}."),
+}
+
+# methods that train only M: what they do instead of a game
+_M_ONLY_TEXT = {
+    "baseline": ("trains only M, on the real (imbalanced) points. Nothing speaks for the "
+                 "minority class except its few points, so M's cheapest move is to push the "
+                 "boundary into the minority region: watch the minority recall."),
+    "smote": ("trains M on the real points plus SMOTE's synthetic ones (the crosses): each is "
+              "a random point on the segment between a minority point and one of its nearest "
+              "minority neighbours. They are made once, before training, so they never move."),
+    "borderline_smote": ("trains M on the real points plus Borderline-SMOTE's synthetic ones "
+                         "(the crosses), interpolated only from minority points near the "
+                         "majority. They are made once, before training, so they never move."),
+    "adasyn": ("trains M on the real points plus ADASYN's synthetic ones (the crosses), made "
+               "mostly around the minority points that are hardest to learn. They are made "
+               "once, before training, so they never move."),
+    "class_weighted": ("trains only M, but each minority point's loss counts as much as its "
+                       "class is smaller: every class carries the same total weight."),
+    "logit_adjusted": ("trains only M, with logits shifted by the log of each class's prior "
+                       "during training, so the minority class gets a larger margin."),
+    "ldam_drw": ("trains only M with label-distribution-aware margins (larger for small "
+                 "classes) and, later in training, class-balanced re-weighting."),
 }
 
 
@@ -678,20 +704,22 @@ def explain(
     parts: list[str] = []
     if snap is None:
         return f"Building **{label}** on this data…"
-    if method == "baseline":
-        parts.append(
-            f"**{label}** trains only M, on the real (imbalanced) points. Nothing speaks for "
-            "the minority class except its few points, so M's cheapest move is to push the "
-            "boundary into the minority region: watch the minority recall on the right."
-        )
+    players = method_players(method)
+    has_d = "D" in players
+    convex = method in ("gamo", "gamo_no_d")
+    if players == ("M",):
+        parts.append(f"**{label}** " + _M_ONLY_TEXT.get(
+            method, "trains only M; it has no generator and no discriminator."))
     elif mover == "all" or (mover == "none" and state == "running"):
-        players = "M and D update" if method == "gamo" else "M updates"
+        who = "M and D update" if has_d else "M updates"
         parts.append(
-            f"**Every iteration of {label}:** {players} on a real batch and a generated batch, "
-            "then G updates against the new M"
-            + (" and D." if method == "gamo" else ".")
+            f"**Every iteration of {label}:** {who} on a real batch and a generated batch, "
+            "then G updates against the new M" + (" and D." if has_d else ".")
             + " G tries to make M misclassify its points, M learns from exactly those points."
         )
+    elif mover == "G" and not convex:
+        parts.append(_PLAYER_TEXT["G_free"].format(
+            d=", while D pulls them back toward the real points" if has_d else ""))
     elif mover in _PLAYER_TEXT:
         parts.append(_PLAYER_TEXT[mover])
     else:
@@ -703,7 +731,9 @@ def explain(
     if stats is not None and np.isfinite(stats.get("misclassified", np.nan)):
         mis = stats["misclassified"]
         dist = stats["hull_distance"]
-        if mis > 0.5:
+        if players == ("M",):
+            parts.append(f"M misclassifies **{mis:.0%}** of the synthetic points shown.")
+        elif mis > 0.5:
             parts.append(f"Right now M puts **{mis:.0%}** of G's points in the wrong class: G is "
                          "winning, and these hard points are what M trains on next.")
         elif mis > 0:
@@ -712,7 +742,7 @@ def explain(
         else:
             parts.append("M classifies every generated point correctly: G must move them closer "
                          "to the boundary to be useful.")
-        if np.isfinite(dist):
+        if np.isfinite(dist) and players != ("M",):
             ref = (f" (a typical real minority point: {real_distance:.2f})"
                    if real_distance is not None and np.isfinite(real_distance) else "")
             parts.append(f"Their mean distance to the hull's edge is **{dist:.2f}**{ref}: "
@@ -722,6 +752,9 @@ def explain(
         if method == "gamo_no_d":
             parts.append("Without D nothing keeps the points on the class's actual shape: any "
                          "convex combination is allowed, even in the empty part of the hull.")
+        elif method == "cg":
+            parts.append("Without D and without the convex constraint, nothing ties the points "
+                         "to the minority class: watch how far they wander.")
     rec = snap.test.recall
     if minority and len(rec):
         maj = [r for c, r in enumerate(rec) if c not in minority]
