@@ -187,9 +187,15 @@ def _bad_args(tmp_path: Path) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.parametrize("case", list(_bad_args(Path("."))))
+BAD_CASES = ["unknown dataset", "bad profile", "negative steps", "unknown method", "csv without label column",
+             "non-integer steps", "no command", "sample from a missing run"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_arguments_exit_2_with_one_line(case, tmp_path, capsys):
-    rc, stdout, err = run_cli(_bad_args(tmp_path)[case], capsys)
+    cases = _bad_args(tmp_path)
+    assert sorted(cases) == sorted(BAD_CASES)
+    rc, stdout, err = run_cli(cases[case], capsys)
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err

@@ -1,0 +1,40 @@
+"""`python -m gamo bench table1` end to end on a tiny profile: runs, skips, table."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from gamo.cli import main
+
+
+def test_bench_table_runs_skips_and_writes(tmp_path, capsys):
+    root, out = tmp_path / "runs", tmp_path / "t1"
+    args = ["bench", "table1", "--dataset", "digits", "--seeds", "0", "1", "--methods", "baseline", "gamo",
+            "--profile", "counts:20,20,20,20,20,10,10,6,4,4", "--test-per-class", "5", "--steps", "8",
+            "--root", str(root), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    finals = sorted(root.rglob("final.json"))
+    assert len(finals) == 4 and all(json.loads(f.read_text())["complete"] for f in finals)
+    rows = {r["method"]: r for r in csv.DictReader(open(out.with_suffix(".csv")))}
+    assert set(rows) == {"baseline", "gamo"}
+    assert rows["gamo"]["n_seeds"] == "2" and rows["gamo"]["paper_acsa"] == "0.91"
+    mean = (json.loads((root / "digits-ls" / "gamo-seed0" / "final.json").read_text())["acsa"]
+            + json.loads((root / "digits-ls" / "gamo-seed1" / "final.json").read_text())["acsa"]) / 2
+    assert float(rows["gamo"]["acsa_mean"]) == pytest.approx(mean)
+    md = out.with_suffix(".md").read_text()
+    assert "| GAMO |" in md and "0.91" in md
+    capsys.readouterr()
+
+    # a second call skips the finished runs (their files are untouched)
+    stamp = {f: f.stat().st_mtime_ns for f in finals}
+    assert main(args[:-1]) == 0
+    assert "skip" in capsys.readouterr().err
+    assert all(f.stat().st_mtime_ns == t for f, t in stamp.items())
+
+
+def test_bench_rejects_a_dataset_outside_the_table(tmp_path, capsys):
+    assert main(["bench", "table2", "--dataset", "digits", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "table2 covers" in err[0]
