@@ -14,7 +14,7 @@ import numpy as np
 
 from gamo.config import METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from gamo.errors import GamoError
-from gamo.runs import DATA, INDICES, RunError, RunWriter, list_runs, load_checkpoint, load_config
+from gamo.runs import CONFIG, DATA, INDICES, RunError, RunWriter, list_runs, load_checkpoint, load_config
 
 EXIT_USAGE = 2
 
@@ -121,13 +121,16 @@ def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume:
     or None when interrupted (a checkpoint is saved first so the run can be resumed)."""
     from gamo.train import Trainer, train  # torch-heavy: imported only when training
 
-    writer = RunWriter(out, cfg, resume=resume)
+    if not resume and (Path(out) / CONFIG).exists():
+        raise RunError(f"{out} already holds a run: choose another --out, or resume it with --resume {out}")
+    # load the data and build the method first: a typo must not leave a half-made run folder
     tr = Trainer(cfg, state=state, with_grid=False)
     if resume:
         _check_indices(out, tr.data)
         if tr.finished:
             raise RunError(f"{out} already ran its {tr.total_steps} steps: pass --steps N (more) to extend it")
-    else:
+    writer = RunWriter(out, cfg, resume=resume)
+    if not resume:
         writer.write_data(tr.data, dense=tr.method.family == "dense")
     counts = tr.data.class_counts.tolist()
     log(f"{cfg.data.dataset} ({tr.data.kind}, {tr.method.family} family), train counts {counts}, "
@@ -137,8 +140,9 @@ def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume:
     last_print = 0.0
     snap = None
     try:
-        for snap in train(cfg, trainer=tr):
-            writer.append(snap)
+        for i, snap in enumerate(train(cfg, trainer=tr)):
+            if not (resume and i == 0):  # a resumed run's first snapshot is already in metrics.jsonl
+                writer.append(snap)
             now = time.perf_counter()
             if now - last_ckpt > 30:
                 writer.checkpoint(tr.method.state_dict())

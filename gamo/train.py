@@ -166,6 +166,7 @@ class Control:
     def resume(self) -> None:
         with self._cv:
             self.paused = False
+            self._pending.clear()   # single steps asked earlier are superseded by running freely
             self._cv.notify_all()
 
     def step(self, n: int = 1, players: set[str] | None = None) -> None:
@@ -248,6 +249,7 @@ class RunHandle:
                  history: int = 1000, paused: bool = False) -> None:
         if max_steps is not None and cfg.train.steps > max_steps:
             cfg = cfg.replace(train={"steps": max_steps})
+        self.max_steps = max_steps
         self.cfg = cfg
         self._data = data
         self.control = Control(paused=paused)
@@ -263,7 +265,10 @@ class RunHandle:
     def _work(self) -> None:
         try:
             torch.set_num_threads(max(1, self.cfg.train.threads or 1))
-            self.trainer = Trainer(self.cfg, self._data)
+            trainer = Trainer(self.cfg, self._data)
+            if self.max_steps is not None:  # also caps runs given in epochs
+                trainer.total_steps = min(trainer.total_steps, self.max_steps)
+            self.trainer = trainer
             with self._lock:
                 self._state = "paused" if self.control.paused else "running"
             for snap in train(self.cfg, control=self.control, trainer=self.trainer):

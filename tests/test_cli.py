@@ -149,10 +149,6 @@ def test_resume_continues_a_run(tmp_path, capsys):
         assert before[name] == after[name], name
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: cmd_train builds RunWriter (which writes status.json 'running') before it checks "
-    "that the resumed run is already finished, so the failed resume leaves the run listed as "
-    "'running' (gamo/cli.py, cmd_train)"))
 def test_failed_resume_leaves_the_run_status_alone(tmp_path, capsys):
     d = tmp_path / "r"
     assert run_cli([*TRAIN, "--method", "baseline", "--steps", "5", "--out", d, "--quiet"], capsys)[0] == 0
@@ -204,10 +200,6 @@ def test_bad_arguments_exit_2_with_one_line(case, tmp_path, capsys):
         assert "'label'" in lines[0] and "cls" in lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: cmd_train creates the run folder (config.json, metrics.jsonl, status.json) before "
-    "the data is loaded, so a typo in --dataset/--profile leaves a half-made run and the corrected "
-    "command then fails with 'already holds a run' (gamo/cli.py, cmd_train)"))
 def test_bad_dataset_leaves_no_run_behind(tmp_path, capsys):
     d = tmp_path / "r"
     assert run_cli(["train", "--dataset", "toy:moonz", "--steps", "3", "--out", d, *SMALL], capsys)[0] == 2

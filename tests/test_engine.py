@@ -166,10 +166,6 @@ def test_generated_snapshot_parents(case, tiny_cfg):
     assert snaps[0].generated.y.tolist() == g.y.tolist()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Gamo.generate takes top-k (k=min(5, N)) over ALL minority members, so a class "
-    "with fewer than 5 members gets zero-weight 'parents' from other classes (gamo/methods/gamo.py, "
-    "Gamo.generate)"))
 def test_generated_parents_of_a_class_smaller_than_top_k(tiny_cfg):
     cfg = tiny_cfg("gamo", steps=2, data=dict(dataset="toy:blobs", n_classes=3, profile="counts:60,3,30",
                                               n_per_class=100))
@@ -440,9 +436,6 @@ def test_checkpoint_roundtrip_conv_at_phase_boundaries_and_in_gamo_phase(k, tiny
     _roundtrip(tiny_cfg("gamo"), fake_images((1, 28, 28), [24, 12, 6]), k, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: the F+M phase's shuffled order Method._perm is not in state_dict, so a run resumed "
-    "in the middle of that phase draws a new permutation (gamo/methods/base.py, _step_fm / state_dict)"))
 def test_checkpoint_roundtrip_conv_mid_fm_phase(tiny_cfg, fake_images, tmp_path):
     _roundtrip(tiny_cfg("gamo"), fake_images((1, 28, 28), [24, 12, 6]), 1, tmp_path)
 

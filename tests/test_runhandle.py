@@ -150,9 +150,6 @@ def test_max_steps_caps_the_run(handles, tiny_cfg):
     assert [s.step for s in h.history()] == expected
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: RunHandle caps only cfg.train.steps; a config given in epochs (steps=0) is not "
-    "capped by max_steps (gamo/train.py, RunHandle.__init__)"))
 def test_max_steps_caps_a_run_given_in_epochs(handles, tiny_cfg):
     h = handles(tiny_cfg("gamo", steps=0, epochs=1000), max_steps=15, paused=True)
     wait_until(lambda: h.status.state == "paused", what="start")
@@ -200,9 +197,6 @@ def test_control_resume_drops_pending_single_steps():
     c.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Control.resume() keeps single steps queued by step(n); a later pause() then runs "
-    "them (G-only, with forced snapshots) instead of pausing (gamo/train.py, Control.resume/next)"))
 def test_control_pause_after_resume_really_pauses():
     c = Control(paused=True)
     c.step(3, players={"G"})

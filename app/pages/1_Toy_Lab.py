@@ -321,12 +321,19 @@ def _selected(i: int, r: LiveRun, snap) -> int | None:
 
 def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
     sel = _selected(i, r, snap)
-    trails = tl.trail_positions(snaps) if s.trails else None
-    title = f"{METHOD_LABELS[r.method]} — step {snap.step if snap else 0}"
-    fig = tl.toy_view(snap, r.data.x_train, r.data.y_train, hulls=r.hulls, x_range=r.x_range,
-                      y_range=r.y_range, trails=trails, selected=sel, show_d=s.show_d,
-                      d_class=s.d_class, title=title, height=height,
-                      uirevision=f"toy{i}{r.run_id}")
+    # building the figure is most of a redraw's cost: rebuild only when something changed
+    fkey = (r.run_id, snap.step if snap else -1, sel, s.show_d, s.d_class, s.trails, height)
+    cached = ss.get(f"tl_figcache_{i}")
+    if cached is not None and cached[0] == fkey:
+        fig = cached[1]
+    else:
+        trails = tl.trail_positions(snaps) if s.trails else None
+        title = f"{METHOD_LABELS[r.method]} — step {snap.step if snap else 0}"
+        fig = tl.toy_view(snap, r.data.x_train, r.data.y_train, hulls=r.hulls,
+                          x_range=r.x_range, y_range=r.y_range, trails=trails, selected=sel,
+                          show_d=s.show_d, d_class=s.d_class, title=title, height=height,
+                          uirevision=f"toy{i}{r.run_id}")
+        ss[f"tl_figcache_{i}"] = (fkey, fig)
     st.plotly_chart(fig, key=f"tl_fig_{i}_{r.run_id}", on_select="rerun",
                     selection_mode="points", config=tl.PLOTLY_CONFIG, theme=None)
     gen = snap.generated if snap else None

@@ -284,6 +284,7 @@ class Method:
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
             "rng": self.gen.get_state(),
+            "perm": self._perm.cpu() if self._perm is not None else torch.zeros(0, dtype=torch.long),
             "extra": self._extra_state(),
         }
 
@@ -294,6 +295,8 @@ class Method:
             o.load_state_dict(state["optimizers"][k])
         self.gen.set_state(state["rng"].cpu())
         self.step_count = int(state["step"])
+        perm = state.get("perm")
+        self._perm = perm.to(self.device) if perm is not None and perm.numel() else None
         self._load_extra_state(state.get("extra", {}))
         self._feats, self._f_updates = None, self._f_updates + 1
 

@@ -90,6 +90,8 @@ class Gamo(Method):
 
         # noise and labels: for M and D with p(i) ~ (n_c - n_i) (line 10), for G uniform (line 13)
         zs, ys = [], []
+        if not (train_md or train_g):
+            return losses
         if train_md:
             zs.append(torch.randn(b, self.latent, generator=self.gen, device=dev))
             ys.append(self.minority_t[torch.multinomial(self.p_md, b, replacement=True, generator=self.gen)])
@@ -139,7 +141,9 @@ class Gamo(Method):
         x, w = self.G(z, y, self._members())
         if w is None:  # an unconstrained generator: no convex parents
             return x, None, None, None
-        k = min(top, w.shape[1])
+        # at most as many parents as the smallest class has members, so every parent is of the
+        # sample's own class (weights outside it are exactly 0)
+        k = min(top, min(self.G.block_sizes))
         pw, pi = torch.topk(w, k, dim=1)
         return x, w, self.min_rows[pi], pw
 
@@ -189,7 +193,7 @@ class Gamo(Method):
             return {"x": torch.cat(xs).numpy() if xs else np.zeros((0, self.feat_dim), np.float32),
                     "y": y.cpu().numpy()}
         if not xs:
-            k = min(TOP_PARENTS, len(self.min_rows))
+            k = min(TOP_PARENTS, min(self.G.block_sizes))
             return {"x": np.zeros((0, self.feat_dim), np.float32), "y": np.zeros(0, np.int64),
                     "parent_idx": np.zeros((0, k), np.int64), "parent_w": np.zeros((0, k), np.float32)}
         return {"x": torch.cat(xs).numpy(), "y": y.cpu().numpy(),
