@@ -32,7 +32,45 @@ def test_every_method_is_registered_and_listed():
     assert set(METHODS) == set(REGISTRY)
 
 
-@pytest.mark.parametrize("method", METHODS)
+def digits_cfg(method: str, seed: int = 0) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(dataset="digits", profile="counts:30,30,30,30,30,20,20,10,6,6", n_test_per_class=10, seed=seed),
+        model=ModelConfig(hidden=16, latent=8, g_hidden=16),
+        train=TrainConfig(method=method, steps=12, batch_size=16, seed=seed, snapshot_every=0, lr_m=1e-3),
+    )
+
+
+def test_augment_needs_images_and_balances_digits():
+    from gamo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="transforms images"):
+        Trainer(tiny_cfg("augment"))
+    tr = run(digits_cfg("augment"))
+    gen = tr.method.balancing_samples(seed=0)
+    after = tr.data.class_counts + np.bincount(gen["y"], minlength=10)
+    assert (after == 30).all()
+    assert gen["x"].shape[1] == 64 and gen["x"].min() >= -1 - 1e-6 and gen["x"].max() <= 1 + 1e-6
+    # augmented copies are transformed, not duplicated
+    real = tr.data.x_train.reshape(len(tr.data.x_train), -1)
+    dup = (np.abs(gen["x"][:, None, :] - real[None]).max(axis=2) < 1e-6).any(axis=1)
+    assert dup.mean() < 0.5
+    again = run(digits_cfg("augment")).method.balancing_samples(seed=0)
+    assert np.array_equal(again["x"], gen["x"])
+
+
+def test_cgan_trains_gan_then_classifier():
+    tr = Trainer(tiny_cfg("cgan", steps=20))
+    phases = []
+    while not tr.finished:
+        phases.append(tr.method.phase)
+        losses = tr.method.step()
+        assert set(losses) == ({"D", "G"} if phases[-1] == "gan" else {"M"})
+    assert phases[:10] == ["gan"] * 10 and phases[10:] == ["m"] * 10
+    # the classifier's fit set is the training set plus the GAN's points, balanced
+    assert (np.bincount(tr.method.fit_y.numpy()) == tr.data.class_counts.max()).all()
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "augment"])
 def test_method_contract(method):
     tr = run(tiny_cfg(method))
     snap = tr.snapshot(with_train=True)
@@ -51,7 +89,7 @@ def test_method_contract(method):
             assert (after == counts.max()).all(), after
     else:
         assert method in ("baseline", "class_weighted", "logit_adjusted", "ldam_drw", "borderline_smote")
-        assert method not in ("gamo", "gamo_no_d", "cg", "cg_d", "smote")
+        assert method not in ("gamo", "gamo_no_d", "cg", "cg_d", "smote", "cgan")
     # same seed, same result; another seed, another result
     again = run(tiny_cfg(method)).snapshot(with_train=True)
     assert again.losses == snap.losses

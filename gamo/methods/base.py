@@ -104,6 +104,8 @@ class Method:
         # minority classes: smaller than the largest (Section 3); in label order
         self.minority = [int(c) for c in range(self.n_classes) if 0 < self.counts[c] < n_max]
         self.batch = tc.batch_size
+        # the rows M (and F) fit on real data; oversampling-before-training methods replace them
+        self.fit_x, self.fit_y = self.x_train, self.y_train
         self.iters_per_phase = max(1, math.ceil(self.n / self.batch))
 
         # F and M
@@ -182,8 +184,8 @@ class Method:
 
     def _step_m(self) -> dict[str, torch.Tensor]:
         # train classifier on real data
-        idx = self._real_batch()
-        loss = self.real_loss(self.M(self.x_train[idx]), self.y_train[idx])
+        idx = torch.randint(len(self.fit_y), (self.batch,), generator=self.gen, device=self.device)
+        loss = self.real_loss(self.M(self.fit_x[idx]), self.fit_y[idx])
         self.opt_m.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_m.step()
@@ -192,10 +194,10 @@ class Method:
     def _step_fm(self, pos: int) -> dict[str, torch.Tensor]:
         # train feature extractor and classifier together on real images, one shuffled epoch
         if pos == 0 or self._perm is None:
-            self._perm = torch.randperm(self.n, generator=self.gen, device=self.device)
+            self._perm = torch.randperm(len(self.fit_y), generator=self.gen, device=self.device)
         idx = self._perm[pos * self.batch:(pos + 1) * self.batch]
         self.F.train()
-        loss = self.real_loss(self.M(self.F(self.x_train[idx])), self.y_train[idx])
+        loss = self.real_loss(self.M(self.F(self.fit_x[idx])), self.fit_y[idx])
         self.opt_fm.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_fm.step()

@@ -1,0 +1,353 @@
+"""Toy Lab speed: GAMO iterations per second and page redraws per second, on the running app.
+
+Issue target: with 2 CPU threads and 2,000 real points, the 2D GAMO loop sustains at least 300
+full iterations per second (M, D and G updates on a batch of 64) while the page redraws at least
+4 times per second.
+
+What is measured
+----------------
+1. **Engine alone** (no app): ``Trainer.step`` in a loop on the same config, in a fresh process
+   per thread count (``torch.set_num_threads`` 1 and 2), without snapshots and with a snapshot
+   every ``--speed`` iterations (what the page's worker does: the snapshot evaluates M and D on
+   the 60x60 grid and the test split).
+2. **The running app**: ``streamlit run app/Home.py`` on a free port, headless Chromium opens
+   ``/Toy_Lab?<settings>`` (2,000 points given in the URL's query parameters), presses Play and
+   watches for ``--seconds`` seconds after a short warm-up:
+
+   * *iterations/s*: the step counter the page displays (``#toylab-status-0``'s ``data-step``,
+     the step of the latest snapshot drawn) at the start and end of the window, over the
+     window's wall time;
+   * *redraws/s*: ``plotly_afterplot`` events of the main 2D figure in the browser (one per
+     completed Plotly redraw of the DOM; re-attached if Streamlit remounts the chart), over the
+     same window; also the number of distinct server redraws that reached the page
+     (``data-redraw``).
+
+The machine description, the load average during the run and the exact command go into the
+Markdown results (``--out``).
+
+Usage::
+
+    python bench/toy_lab_speed.py                       # writes bench/results/toy_lab_speed.md
+    python bench/toy_lab_speed.py --seconds 20 --speed 25 --out -   # print only
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TARGET_ITERS, TARGET_REDRAWS = 300.0, 4.0
+
+
+# ---------------------------------------------------------------------------------------
+# settings shared by both measurements
+# ---------------------------------------------------------------------------------------
+def toy_settings(args):
+    sys.path.insert(0, str(ROOT))
+    import dataclasses
+
+    from app.ui import toylab as tl
+
+    return dataclasses.replace(tl.DEFAULTS, dataset=args.dataset, counts=tuple(args.counts),
+                               method=args.method, batch=64, speed=args.speed)
+
+
+# ---------------------------------------------------------------------------------------
+# 1. the engine alone
+# ---------------------------------------------------------------------------------------
+def engine_only(args) -> dict:
+    """Run in a fresh process: steps/s of Trainer.step with ``args.threads`` torch threads."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from app.ui import toylab as tl
+    from gamo.train import Trainer
+
+    s = toy_settings(args)
+    cfg = tl.build_config(s).replace(train={"threads": args.threads})
+    tr = Trainer(cfg)
+    for _ in range(50):  # warm-up
+        tr.step()
+
+    def loop(snapshot_every: int) -> float:
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < args.engine_seconds:
+            tr.step()
+            n += 1
+            if snapshot_every and n % snapshot_every == 0:
+                tr.snapshot()
+        return n / (time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    for _ in range(20):
+        tr.snapshot()
+    snap_ms = (time.perf_counter() - t0) / 20 * 1000
+    return {"threads": args.threads, "steps_per_s": loop(0),
+            "steps_per_s_with_snapshots": loop(args.speed), "snapshot_ms": snap_ms,
+            "n_train": int(len(tr.data.y_train))}
+
+
+def run_engine(args, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--engine-only", "--threads", str(threads),
+           "--engine-seconds", str(args.engine_seconds), "--speed", str(args.speed),
+           "--dataset", args.dataset, "--counts", ",".join(map(str, args.counts)),
+           "--method", args.method]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------
+# 2. the running app
+# ---------------------------------------------------------------------------------------
+INSTRUMENT_JS = """
+() => {
+  window.__tl = {afterplot: [], redraws: new Set()};
+  const attach = () => {
+    const gd = document.querySelector('[class*="st-key-tl_fig_0_"] .js-plotly-plot');
+    if (gd && !gd.__tlHooked && typeof gd.on === 'function') {
+      gd.__tlHooked = true;
+      gd.on('plotly_afterplot', () => window.__tl.afterplot.push(performance.now()));
+    }
+    const st = document.querySelector('#toylab-status-0');
+    if (st) window.__tl.redraws.add(st.dataset.redraw);
+  };
+  attach();
+  window.__tlTimer = setInterval(attach, 50);
+  return true;
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def run_app(args) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT))
+    from app.ui import toylab as tl
+
+    s = toy_settings(args)
+    query = urllib.parse.urlencode(tl.settings_to_query(s))
+    port = _free_port()
+    log = tempfile.TemporaryFile("w+")
+    srv = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ,
+                                                                   GAMO_RUNS_DIR="/tmp/gamo-bench-runs"),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or srv.poll() is not None:
+                    raise RuntimeError("streamlit did not start")
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1300})
+            page.goto(f"http://localhost:{port}/Toy_Lab?{query}")
+            page.wait_for_selector("#toylab-status-0", timeout=60_000)
+            page.wait_for_selector('[class*="st-key-tl_fig_0_"] .js-plotly-plot', timeout=60_000)
+            status = page.locator("#toylab-status-0").first
+            page.locator(".st-key-tl_play button").click()
+            page.wait_for_function(
+                "() => document.querySelector('#toylab-status-0')?.dataset.state === 'running'",
+                timeout=20_000)
+            page.wait_for_timeout(int(args.warmup * 1000))
+            page.evaluate(INSTRUMENT_JS)
+
+            def read() -> tuple[float, int, int]:
+                return time.monotonic(), int(status.get_attribute("data-step")), \
+                    int(status.get_attribute("data-redraw"))
+
+            t0, step0, redraw0 = read()
+            cpu0 = {"server": _cpu_seconds(srv.pid)}
+            load0 = os.getloadavg()
+            samples = []
+            while time.monotonic() - t0 < args.seconds:
+                page.wait_for_timeout(1000)
+                samples.append(read())
+            t1, step1, redraw1 = read()
+            cpu1 = {"server": _cpu_seconds(srv.pid)}
+            load1 = os.getloadavg()
+            tl_js = page.evaluate("() => ({afterplot: window.__tl.afterplot.length, "
+                                  "redraws: window.__tl.redraws.size})")
+            exceptions = page.locator('[data-testid="stException"]').count()
+            text = status.inner_text()
+            page.locator(".st-key-tl_pause button").click()
+            page.wait_for_timeout(500)
+            if args.screenshot:
+                page.screenshot(path=args.screenshot)
+            browser.close()
+    finally:
+        srv.terminate()
+        try:
+            srv.wait(10)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+        log.close()
+    wall = t1 - t0
+    return {
+        "query": query, "seconds": wall, "step_start": step0, "step_end": step1,
+        "iters_per_s": (step1 - step0) / wall,
+        "redraws_per_s_dom": tl_js["afterplot"] / wall,
+        "redraws_per_s_server": (redraw1 - redraw0) / wall,
+        "server_redraws_seen_in_dom": tl_js["redraws"],
+        "server_cpu_share": (cpu1["server"] - cpu0["server"]) / wall,
+        "load_before": load0, "load_after": load1, "exceptions": exceptions,
+        "status_text": text,
+        "samples": [(round(t - t0, 2), st, rd) for t, st, rd in samples],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import plotly
+    import streamlit
+    import torch
+
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "torch": torch.__version__, "streamlit": streamlit.__version__,
+            "plotly": plotly.__version__, "platform": platform.platform()}
+
+
+def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str) -> str:
+    now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [
+        "# Toy Lab speed",
+        "",
+        f"Command: `{cmd}`  ",
+        f"Date: {now}  ",
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['platform']}; Python {m['python']}, "
+        f"torch {m['torch']}, streamlit {m['streamlit']}, plotly {m['plotly']}, "
+        f"headless Chromium ({CHROMIUM}, software rendering).  ",
+        f"Setting: toy:{args.dataset}, per-class counts {','.join(map(str, args.counts))} "
+        f"({sum(args.counts)} real training points), method {args.method}, LS loss, batch 64, "
+        f"width 32, latent 16, snapshot (= one refresh of the view) every {args.speed} "
+        f"iterations, 60x60 grid, CPU.",
+        "",
+        f"Issue target: >= {TARGET_ITERS:.0f} full iterations/s while the page redraws >= "
+        f"{TARGET_REDRAWS:.0f} times/s, with 2 CPU threads.",
+        "",
+        "## Engine alone (`Trainer.step` loop, no app)",
+        "",
+        "| torch threads | iterations/s (no snapshots) | iterations/s (snapshot every "
+        f"{args.speed}) | one snapshot (ms) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for e in eng:
+        lines.append(f"| {e['threads']} | {e['steps_per_s']:.0f} | "
+                     f"{e['steps_per_s_with_snapshots']:.0f} | {e['snapshot_ms']:.1f} |")
+    if app is not None:
+        ok_i = app["iters_per_s"] >= TARGET_ITERS
+        ok_r = app["redraws_per_s_dom"] >= TARGET_REDRAWS
+        lines += [
+            "",
+            f"## The running app ({app['seconds']:.1f} s window after {args.warmup:.0f} s of "
+            "warm-up)",
+            "",
+            "| measure | value | target | met |",
+            "|---|---:|---:|:---:|",
+            f"| iterations/s (page's step counter) | {app['iters_per_s']:.0f} | "
+            f"{TARGET_ITERS:.0f} | {'yes' if ok_i else 'no'} |",
+            f"| figure redraws/s in the browser (`plotly_afterplot`) | "
+            f"{app['redraws_per_s_dom']:.1f} | {TARGET_REDRAWS:.0f} | {'yes' if ok_r else 'no'} |",
+            f"| server redraws/s (fragment runs) | {app['redraws_per_s_server']:.1f} | | |",
+            f"| server process CPU (cores) | {app['server_cpu_share']:.2f} | | |",
+            "",
+            f"Steps {app['step_start']} -> {app['step_end']}; exceptions on the page: "
+            f"{app['exceptions']}; load average (1 min) {app['load_before'][0]:.2f} before, "
+            f"{app['load_after'][0]:.2f} after.  ",
+            f"Last status line: `{app['status_text']}`  ",
+            f"URL query: `{app['query']}`",
+            "",
+            "Per-second samples (time s, step, server redraw #): "
+            + ", ".join(f"({t}, {s}, {r})" for t, s, r in app["samples"]),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=20.0, help="measurement window on the app")
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--engine-seconds", type=float, default=5.0)
+    ap.add_argument("--dataset", default="moons")
+    ap.add_argument("--counts", type=lambda s: [int(v) for v in s.split(",")], default=[1900, 100])
+    ap.add_argument("--method", default="gamo")
+    ap.add_argument("--speed", type=int, default=25, help="iterations per refresh (snapshot)")
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--engine-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--skip-app", action="store_true", help="only the engine measurement")
+    ap.add_argument("--screenshot", default="", help="save a screenshot of the page at the end")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "toy_lab_speed.md"),
+                    help="Markdown results ('-' prints only)")
+    args = ap.parse_args(argv)
+    if args.engine_only:
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(engine_only(args)))
+        return
+    cmd = "python bench/toy_lab_speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    eng = [run_engine(args, t) for t in (1, 2)]
+    for e in eng:
+        print(f"engine, {e['threads']} thread(s): {e['steps_per_s']:.0f} it/s, "
+              f"{e['steps_per_s_with_snapshots']:.0f} it/s with snapshots, "
+              f"snapshot {e['snapshot_ms']:.1f} ms", flush=True)
+    app = None if args.skip_app else run_app(args)
+    if app is not None:
+        print(f"app: {app['iters_per_s']:.0f} it/s, {app['redraws_per_s_dom']:.1f} redraws/s "
+              f"(DOM), {app['redraws_per_s_server']:.1f} server redraws/s, load "
+              f"{app['load_before'][0]:.2f}->{app['load_after'][0]:.2f}", flush=True)
+    text = report(args, eng, app, machine(), cmd.strip())
+    if args.out == "-":
+        print(text)
+    else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
