@@ -109,7 +109,11 @@ def test_step_advances_and_moves_points_then_reset_clears(app) -> None:
 def test_every_method_renders_and_steps(app, method) -> None:
     at = app(method=method, counts="300,30").run()
     no_exception(at)
-    assert not at.error, [e.value for e in at.error]
+    if at.error:  # a method the engine refuses on 2D data (e.g. image augmentation): a message
+        text = " ".join(e.value for e in at.error)
+        assert "The run stopped with an error" in text and "Traceback" not in text
+        assert status(at)[0]["state"] == "error"
+        return
     (s0,) = status(at)
     at.button(key="tl_step").click().run()
     no_exception(at)

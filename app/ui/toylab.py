@@ -322,7 +322,8 @@ def method_players(method: str) -> tuple[str, ...]:
     """The players a method trains: ("M",), ("M", "G") or ("M", "D", "G")."""
     from gamo.methods import REGISTRY
 
-    return tuple(REGISTRY[method].players)
+    kind = REGISTRY.get(method)
+    return tuple(kind.players) if kind is not None else ("M",)
 
 
 # ------------------------------------------------------------------------------------------
@@ -467,11 +468,13 @@ def toy_view(
     title: str = "",
     height: int = 560,
     uirevision: str = "toylab",
+    real_gl: bool = True,
 ) -> go.Figure:
     """The main 2D view of one run at one snapshot (see :func:`app.ui.figures.toy_figure`).
 
     Adds to each generated point's hover its top convex parents and weights, and highlights
-    the ``selected`` point's parents (``parents_x = x_train[parent_idx[selected]]``).
+    the ``selected`` point's parents (``parents_x = x_train[parent_idx[selected]]``). Real
+    points are drawn with WebGL by default (``real_gl``), which halves a browser redraw.
     """
     n_classes = int(np.max(y_train)) + 1
     kw: dict[str, Any] = {}
@@ -491,7 +494,8 @@ def toy_view(
                           parents_w=gen.parent_w[selected])
     fig = toy_figure(
         x_train, y_train, hulls=hulls, x_range=x_range, y_range=y_range, title=title,
-        n_classes=n_classes, height=height, uirevision=uirevision, validate=False, **kw,
+        n_classes=n_classes, height=height, uirevision=uirevision, validate=False,
+        real_gl=real_gl, **kw,
     )
     if gen is not None:
         _add_parent_hover(fig, gen)
@@ -686,6 +690,8 @@ _M_ONLY_TEXT = {
                        "during training, so the minority class gets a larger margin."),
     "ldam_drw": ("trains only M with label-distribution-aware margins (larger for small "
                  "classes) and, later in training, class-balanced re-weighting."),
+    "augment": ("trains M on the real points plus transformed copies of the minority "
+                "images (it works on images only)."),
 }
 
 
@@ -707,7 +713,14 @@ def explain(
     players = method_players(method)
     has_d = "D" in players
     convex = method in ("gamo", "gamo_no_d")
-    if players == ("M",):
+    if method == "cgan":
+        parts.append(
+            f"**{label}** first trains a plain conditional GAN (G tries to fool D; M plays no "
+            "part) for the first half of the run's steps, then oversamples every minority "
+            "class once with G and trains M on the balanced set. Unlike GAMO, G never learns "
+            "what M finds hard, and its points are not tied to the class's hull."
+        )
+    elif players == ("M",):
         parts.append(f"**{label}** " + _M_ONLY_TEXT.get(
             method, "trains only M; it has no generator and no discriminator."))
     elif mover == "all" or (mover == "none" and state == "running"):
