@@ -17,10 +17,11 @@ What is measured
    * *iterations/s*: the step counter the page displays (``#toylab-status-0``'s ``data-step``,
      the step of the latest snapshot drawn) at the start and end of the window, over the
      window's wall time;
-   * *redraws/s*: ``plotly_afterplot`` events of the main 2D figure in the browser (one per
-     completed Plotly redraw of the DOM; re-attached if Streamlit remounts the chart), over the
-     same window; also the number of distinct server redraws that reached the page
-     (``data-redraw``).
+   * *redraws/s*: completed Plotly draws of the main 2D figure in the browser, over the same
+     window. Streamlit 1.67 remounts a chart whose figure changed (a new ``.js-plotly-plot``
+     div drawn with ``Plotly.newPlot``), so a draw is a new, drawn div or a
+     ``plotly_afterplot`` event on the current one (polled every 10 ms); also the number of
+     distinct server redraws that reached the page (``data-redraw``).
 
 The machine description, the load average during the run and the exact command go into the
 Markdown results (``--out``).
@@ -116,18 +117,23 @@ def run_engine(args, threads: int) -> dict:
 # ---------------------------------------------------------------------------------------
 INSTRUMENT_JS = """
 () => {
-  window.__tl = {afterplot: [], redraws: new Set()};
-  const attach = () => {
+  // Streamlit 1.67 remounts a Plotly chart whenever its figure changes (a new div, then
+  // Plotly.newPlot), and calls Plotly.react otherwise: count both kinds of completed draws.
+  window.__tl = {draws: 0, mounts: 0, redraws: new Set()};
+  let last = null;
+  const poll = () => {
     const gd = document.querySelector('[class*="st-key-tl_fig_0_"] .js-plotly-plot');
-    if (gd && !gd.__tlHooked && typeof gd.on === 'function') {
-      gd.__tlHooked = true;
-      gd.on('plotly_afterplot', () => window.__tl.afterplot.push(performance.now()));
+    if (gd && gd !== last && typeof gd.on === 'function') {
+      last = gd;
+      window.__tl.mounts += 1;
+      if (gd._fullLayout && gd._fullLayout._size) window.__tl.draws += 1;  // already drawn
+      gd.on('plotly_afterplot', () => { window.__tl.draws += 1; });
     }
     const st = document.querySelector('#toylab-status-0');
     if (st) window.__tl.redraws.add(st.dataset.redraw);
   };
-  attach();
-  window.__tlTimer = setInterval(attach, 50);
+  poll();
+  window.__tlTimer = setInterval(poll, 10);
   return true;
 }
 """
@@ -202,7 +208,7 @@ def run_app(args) -> dict:
             t1, step1, redraw1 = read()
             cpu1 = {"server": _cpu_seconds(srv.pid)}
             load1 = os.getloadavg()
-            tl_js = page.evaluate("() => ({afterplot: window.__tl.afterplot.length, "
+            tl_js = page.evaluate("() => ({draws: window.__tl.draws, mounts: window.__tl.mounts, "
                                   "redraws: window.__tl.redraws.size})")
             exceptions = page.locator('[data-testid="stException"]').count()
             text = status.inner_text()
@@ -222,7 +228,8 @@ def run_app(args) -> dict:
     return {
         "query": query, "seconds": wall, "step_start": step0, "step_end": step1,
         "iters_per_s": (step1 - step0) / wall,
-        "redraws_per_s_dom": tl_js["afterplot"] / wall,
+        "redraws_per_s_dom": tl_js["draws"] / wall,
+        "mounts_per_s": tl_js["mounts"] / wall,
         "redraws_per_s_server": (redraw1 - redraw0) / wall,
         "server_redraws_seen_in_dom": tl_js["redraws"],
         "server_cpu_share": (cpu1["server"] - cpu0["server"]) / wall,
@@ -292,9 +299,13 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str) -> str:
             "|---|---:|---:|:---:|",
             f"| iterations/s (page's step counter) | {app['iters_per_s']:.0f} | "
             f"{TARGET_ITERS:.0f} | {'yes' if ok_i else 'no'} |",
-            f"| figure redraws/s in the browser (`plotly_afterplot`) | "
+            f"| figure redraws/s in the browser (completed Plotly draws) | "
             f"{app['redraws_per_s_dom']:.1f} | {TARGET_REDRAWS:.0f} | {'yes' if ok_r else 'no'} |",
+            f"| new chart mounts/s (Streamlit remounts a changed figure) | "
+            f"{app['mounts_per_s']:.1f} | | |",
             f"| server redraws/s (fragment runs) | {app['redraws_per_s_server']:.1f} | | |",
+            f"| distinct server redraws seen in the page, per s | "
+            f"{app['server_redraws_seen_in_dom'] / app['seconds']:.1f} | | |",
             f"| server process CPU (cores) | {app['server_cpu_share']:.2f} | | |",
             "",
             f"Steps {app['step_start']} -> {app['step_end']}; exceptions on the page: "

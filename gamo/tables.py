@@ -14,7 +14,9 @@ import statistics
 from pathlib import Path
 
 from gamo.config import METHOD_LABELS, DataConfig, ModelConfig, RunConfig, TrainConfig
-from gamo.errors import ConfigError
+from gamo.errors import ConfigError, GamoError
+
+FAILED = "failed.json"
 
 # Paper figures (mean ACSA, mean GM), Table 1 and Table 2; None where the paper reports none.
 PAPER = {
@@ -84,15 +86,23 @@ def run_table(table: str, dataset: str, seeds: list[int], *, methods: list[str] 
             if final.exists() and json.loads(final.read_text()).get("complete"):
                 log(f"skip {run_dir} (finished)")
                 continue
-            if (run_dir / CHECKPOINT).exists():
-                log(f"resume {run_dir}")
-                execute_run(cfg, run_dir, state=load_checkpoint(run_dir), resume=True, log=log)
-            else:
-                if run_dir.exists():  # a run that died before its first checkpoint: start it again
-                    for f in run_dir.iterdir():
-                        f.unlink()
-                log(f"run {run_dir}")
-                execute_run(cfg, run_dir, log=log)
+            if (run_dir / FAILED).exists():
+                log(f"skip {run_dir} (failed before: {json.loads((run_dir / FAILED).read_text())['error']})")
+                continue
+            try:
+                if (run_dir / CHECKPOINT).exists():
+                    log(f"resume {run_dir}")
+                    execute_run(cfg, run_dir, state=load_checkpoint(run_dir), resume=True, log=log)
+                else:
+                    if run_dir.exists():  # a run that died before its first checkpoint: start it again
+                        for f in run_dir.iterdir():
+                            f.unlink()
+                    log(f"run {run_dir}")
+                    execute_run(cfg, run_dir, log=log)
+            except GamoError as e:  # a method that cannot handle this data: say so in the table, go on
+                log(f"failed {run_dir}: {e}")
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / FAILED).write_text(json.dumps({"error": str(e)}))
     return write_table(table, dataset, loss, base, methods, seeds, out)
 
 
@@ -101,9 +111,12 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
     rows, csv_rows = [], []
     paper = PAPER.get((dataset, loss), {})
     for method in methods:
-        acsa, gm, done = [], [], []
+        acsa, gm, done, failed = [], [], [], []
         for seed in seeds:
             f = base / f"{method}-seed{seed}" / "final.json"
+            bad = base / f"{method}-seed{seed}" / FAILED
+            if bad.exists() and not f.exists():
+                failed.append(json.loads(bad.read_text())["error"].split(";")[0])
             if f.exists():
                 r = json.loads(f.read_text())
                 if r.get("complete"):
@@ -116,8 +129,11 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
             return f"{statistics.mean(v):.3f} ± {sd:.3f}"
 
         p = paper.get(method)
+        note = " ".join(map(str, done)) or "none"
+        if failed:
+            note += f"; failed: {failed[0]}"
         rows.append([METHOD_LABELS[method], fmt(acsa), fmt(gm), f"{p[0]:.2f}" if p else "-", f"{p[1]:.2f}" if p else "-",
-                     " ".join(map(str, done)) or "none"])
+                     note])
         csv_rows.append([method, len(done), statistics.mean(acsa) if acsa else "", statistics.stdev(acsa) if len(acsa) > 1 else "",
                          statistics.mean(gm) if gm else "", statistics.stdev(gm) if len(gm) > 1 else "",
                          p[0] if p else "", p[1] if p else "", " ".join(map(str, done))])

@@ -499,12 +499,9 @@ def toy_view(
     )
     if gen is not None:
         _add_parent_hover(fig, gen)
-    # legend under the plot, so the plot gets the width; equal scales, so distances and hull
-    # shapes are true (Plotly widens one of the fixed ranges to fill the frame)
+    # legend under the plot, so the plot gets the width
     fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0,
                              itemsizing="constant", font=dict(size=11))
-    fig.layout.yaxis.scaleanchor = "x"
-    fig.layout.yaxis.scaleratio = 1
     return fig
 
 
