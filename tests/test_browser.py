@@ -110,20 +110,24 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             assert now["state"] == "running"
             assert page.locator('[data-testid="stException"]').count() == 0
 
-            # a person should see the picture: take it while it trains
             page.wait_for_timeout(1500)
-            shot = tmp_path / "toy_lab.png"
-            page.screenshot(path=str(shot))
-            if not RECORD.exists() or os.environ.get("GAMO_RECORD_SCREENSHOT") == "1":
-                RECORD.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(shot, RECORD)
-
             page.locator(".st-key-tl_pause button").click()
             page.wait_for_function(
                 "() => document.querySelector('#toylab-status-0')?.dataset.state === 'paused'",
                 timeout=10_000,
             )
             assert page.locator('[data-testid="stException"]').count() == 0
+
+            # a person should see the picture: take it once paused (while a run trains,
+            # Streamlit re-creates the chart at each redraw, so a shot may catch it blank)
+            page.wait_for_selector('[class*="st-key-tl_fig_0_"] .js-plotly-plot .main-svg',
+                                   timeout=10_000)
+            page.wait_for_timeout(1500)
+            shot = tmp_path / "toy_lab.png"
+            page.screenshot(path=str(shot))
+            if not RECORD.exists() or os.environ.get("GAMO_RECORD_SCREENSHOT") == "1":
+                RECORD.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(shot, RECORD)
         finally:
             browser.close()
     assert time.monotonic() - t_start < 60

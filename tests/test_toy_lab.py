@@ -470,3 +470,43 @@ def test_live_run_step_and_save(tmp_path) -> None:
             save_run(run, tmp_path, "r2", s)
     finally:
         stop_runs([run])
+
+
+def test_real_points_image_places_points_on_the_axes() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    x = np.array([[0.0, 0.0], [10.0, 10.0], [5.0, 5.0]])
+    y = np.array([0, 0, 1])
+    uri = tl.real_points_image(x, y, (0, 10), (0, 10), size=(101, 51), radius=1.5)
+    assert uri.startswith("data:image/png;base64,")
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert img.shape == (51, 101, 4)
+    # class 1 (red) at the centre, class 0 (blue) in the bottom-left and top-right corners
+    r, g, b, a = img[25, 50].astype(int)
+    assert a > 150 and r > b
+    r, g, b, a = img[50, 0].astype(int)
+    assert a > 50 and b > r
+    assert img[0, 100, 3] > 50 and img[0, 0, 3] == 0 and img[50, 100, 3] == 0
+    # in the view the real traces stay as legend entries and the image lies below
+    xd, yd = _toy_data()
+    uri = tl.real_points_image(xd, yd, (-3, 4), (-3, 4))
+    fig = tl.toy_view(_snap(0, [[1, 1]]), xd, yd, hulls=tl.minority_hulls(xd, yd), x_range=(-3, 4),
+                      y_range=(-3, 4), real_image=uri)
+    real = [t for t in fig.data if str(t.legendgroup or "").startswith("real")]
+    assert len(real) == 2 and all(list(t.x) == [None] for t in real)
+    (im,) = fig.layout.images
+    assert im.source == uri and im.layer == "below" and (im.x, im.y, im.sizex) == (-3, 4, 7)
+
+
+def test_contour_labels_can_be_dropped_while_training() -> None:
+    x, y = _toy_data()
+    snap = _snap(0, [[1, 1]], grid=True)
+    kw = dict(hulls=tl.minority_hulls(x, y), x_range=(-3, 4), y_range=(-3, 4), d_class=1)
+    on = [t for t in tl.toy_view(snap, x, y, **kw).data if (t.name or "").startswith("D(")]
+    off = [t for t in tl.toy_view(snap, x, y, contour_labels=False, **kw).data
+           if (t.name or "").startswith("D(")]
+    assert on[0].contours.showlabels is True and off[0].contours.showlabels is False
+    assert "0.1, 0.3" in off[0].name

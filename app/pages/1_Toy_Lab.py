@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit import config as _st_config
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 if str(_ROOT) not in sys.path:
@@ -45,6 +46,13 @@ WIDTH_OPTIONS = [8, 16, 32, 64, 128, 256]
 BATCH_OPTIONS = [16, 32, 64, 128, 256]
 TOY_LABELS = {"moons": "two moons", "circles": "circles (ring around a disc)", "blobs": "blobs",
               "spirals": "spirals", "nonconvex": "non-convex minority (paper's Fig. 1)"}
+
+# Streamlit runs a full gc.collect(2) after every script run, fragment runs included; with
+# torch, plotly and pandas loaded that is ~0.1 s holding the GIL, five times a second, which
+# starves the training worker. The lab's .streamlit/config.toml should say
+# `[runner] postScriptGC = false`; until it does, the page turns it off for its server.
+if _st_config.get_option("runner.postScriptGC"):
+    _st_config.set_option("runner.postScriptGC", False)
 
 st.set_page_config(page_title="Toy Lab · GAMO Lab", page_icon="⚖️", layout="wide")
 ss = st.session_state
@@ -204,7 +212,8 @@ def _start(s: tl.ToySettings) -> list[LiveRun] | None:
     except GamoError as e:
         st.error(f"**This setting cannot be trained:** {e}\n\n{_hint(str(e))}", icon="⚠️")
         return None
-    runs = [start_live_run(cfg, data, s, paused=True) for cfg in cfgs]
+    size = (760, 420) if len(cfgs) == 1 else (440, 330)   # about the plot area, in pixels
+    runs = [start_live_run(cfg, data, s, paused=True, image_size=size) for cfg in cfgs]
     start_watchdog(runs)
     wait_for_step(runs, [0] * len(runs), timeout=10.0)
     return runs
@@ -242,8 +251,8 @@ def controls(runs: list[LiveRun], s: tl.ToySettings) -> None:
     for i, p in enumerate("MDG"):
         by_player[p] = cols[5 + i].button(f"Step {p}", key=f"tl_step_{p}", width="stretch",
                                           disabled=p not in players, help=helps[p])
-    cols[8].caption("Per-player steps apply to runs whose method has that player "
-                    "(D only exists in GAMO).")
+    cols[8].caption("Per-player steps move only that player, in the runs that have it "
+                    "(D exists only in methods with a discriminator, such as GAMO).")
 
     if play:
         for r in runs:
@@ -297,7 +306,8 @@ def _status_line(i: int, r: LiveRun, snap, snaps, redraw: int) -> None:
     draw_txt = f" · last redraw {draw_ms:.0f} ms" if draw_ms is not None else ""
     st.markdown(
         f'<span id="toylab-status-{i}" data-step="{step}" data-digest="{digest}" '
-        f'data-state="{st_.state}" data-redraw="{redraw}">'
+        f'data-state="{st_.state}" data-redraw="{redraw}" '
+        f'data-busy-ms="{ss.get("tl_busy_ms", 0.0):.0f}">'
         f"<b>{METHOD_LABELS[r.method]}</b> · <b>step {step:,}</b> of {st_.total:,} · "
         f"{st_.state}{rate_txt} · redraw {redraw}{draw_txt} · points {digest}</span>",
         unsafe_allow_html=True,
@@ -322,7 +332,8 @@ def _selected(i: int, r: LiveRun, snap) -> int | None:
 def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
     sel = _selected(i, r, snap)
     # building the figure is most of a redraw's cost: rebuild only when something changed
-    fkey = (r.run_id, snap.step if snap else -1, sel, s.show_d, s.d_class, s.trails, height)
+    labels = r.handle.status.state not in ("starting", "running")  # costly in the browser
+    fkey = (r.run_id, snap.step if snap else -1, sel, s.show_d, s.d_class, s.trails, height, labels)
     cached = ss.get(f"tl_figcache_{i}")
     if cached is not None and cached[0] == fkey:
         fig = cached[1]
@@ -332,7 +343,8 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
         fig = tl.toy_view(snap, r.data.x_train, r.data.y_train, hulls=r.hulls,
                           x_range=r.x_range, y_range=r.y_range, trails=trails, selected=sel,
                           show_d=s.show_d, d_class=s.d_class, title=title, height=height,
-                          uirevision=f"toy{i}{r.run_id}")
+                          uirevision=f"toy{i}{r.run_id}", real_image=r.real_image,
+                          contour_labels=labels)
         ss[f"tl_figcache_{i}"] = (fkey, fig)
     st.plotly_chart(fig, key=f"tl_fig_{i}_{r.run_id}", on_select="rerun",
                     selection_mode="points", config=tl.PLOTLY_CONFIG, theme=None)
@@ -391,12 +403,21 @@ def live_main(runs: list[LiveRun], s: tl.ToySettings, ticking: bool) -> None:
                     st.caption(f"Test recall {rec} · ACSA {snap.test.acsa:.2f} · "
                                f"GM {snap.test.gm:.2f}{extra}")
     ss.tl_draw_ms = 1000.0 * (time.perf_counter() - t0)
+    ss.tl_busy_ms = ss.get("tl_busy_ms", 0.0) + ss.tl_draw_ms
     if ticking and not any(r.handle.status.state in ("starting", "running") for r in runs):
         st.rerun(scope="app")  # the run ended or was paused elsewhere: stop ticking
 
 
 def live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
     """Slow fragment: explanation and the curves over steps (redrawn every SIDE_REFRESH_S)."""
+    t0 = time.perf_counter()
+    try:
+        _live_side(runs, s)
+    finally:
+        ss.tl_busy_ms = ss.get("tl_busy_ms", 0.0) + 1000.0 * (time.perf_counter() - t0)
+
+
+def _live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
     views = _views(runs)
     r, snap, snaps = views[0]
     mover = tl.last_mover(ss.get("tl_action"), r.method)
@@ -519,8 +540,8 @@ if runs:
 * **Crosses** are G's points for a fixed set of noise vectors (the same cross is the same point
   at every step); the faint lines behind them are their recent paths. A cross M misclassifies
   sits on the wrong side of the boundary.
-* **Dotted contours** (GAMO only) are D's "real" score for the chosen class: high where the
-  real points of that class are.
+* **Dotted contours** (methods with a discriminator D, such as GAMO) are D's "real" score
+  for the chosen class: high where the real points of that class are.
 * **Click a cross** to draw lines to its heaviest convex parents (thicker = more weight).
 """
         )

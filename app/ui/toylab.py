@@ -347,6 +347,68 @@ def minority_hulls(x: np.ndarray, y: np.ndarray) -> dict[int, np.ndarray]:
             if 0 < counts[c] < big}
 
 
+def real_points_image(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_range: Sequence[float],
+    y_range: Sequence[float],
+    *,
+    n_classes: int | None = None,
+    size: tuple[int, int] = (800, 540),
+    radius: float = 2.5,
+    opacity: float = 0.75,
+) -> str:
+    """The real points drawn once into a transparent PNG (a ``data:`` URI) for the live view.
+
+    Streamlit re-creates a Plotly chart whenever its figure changes, and thousands of SVG
+    markers are most of the browser's cost of each redraw; the real points never move during
+    a run, so the live view shows them as one image placed on the fixed axes (see
+    :func:`toy_view`'s ``real_image``). Colours and marker size match
+    :func:`app.ui.figures.toy_figure`'s real points; classes are painted in label order.
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    x = np.asarray(x, dtype=np.float64).reshape(-1, 2)
+    y = np.asarray(y).reshape(-1).astype(int)
+    w, h = int(size[0]), int(size[1])
+    (x0, x1), (y0, y1) = (float(v) for v in x_range), (float(v) for v in y_range)
+    k = int(n_classes) if n_classes is not None else (int(y.max()) + 1 if len(y) else 1)
+    colors = class_colors(max(k, 1))
+    px = (x[:, 0] - x0) / (x1 - x0) * w - 0.5          # pixel centres at integer + 0.5
+    py = (y1 - x[:, 1]) / (y1 - y0) * h - 0.5
+    r = int(np.ceil(radius + 1))
+    offs = np.arange(-r, r + 1)
+    rgb = np.zeros((h * w, 3))
+    alpha = np.zeros(h * w)
+    for c in range(k):
+        sel = y == c
+        if not sel.any():
+            continue
+        cx, cy = np.round(px[sel]).astype(int), np.round(py[sel]).astype(int)
+        gx = cx[:, None, None] + offs[None, None, :]                      # (n, 1, 2r+1)
+        gy = cy[:, None, None] + offs[None, :, None]                      # (n, 2r+1, 1)
+        dist = np.hypot(gx - px[sel][:, None, None], gy - py[sel][:, None, None])
+        cover = np.clip(radius + 0.5 - dist, 0.0, 1.0)                   # anti-aliased disc
+        gx, gy = np.broadcast_to(gx, cover.shape), np.broadcast_to(gy, cover.shape)
+        ok = (gx >= 0) & (gx < w) & (gy >= 0) & (gy < h) & (cover > 0)
+        cov = np.zeros(h * w)
+        np.maximum.at(cov, (gy[ok] * w + gx[ok]), cover[ok])
+        a = cov * opacity
+        col = np.array([int(colors[c][i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64)
+        rgb = rgb * (1 - a[:, None]) + col[None, :] * a[:, None]
+        alpha = alpha + a * (1 - alpha)
+    # un-premultiply for PNG's straight alpha
+    straight = np.where(alpha[:, None] > 0, rgb / np.maximum(alpha[:, None], 1e-9), 0.0)
+    img = np.concatenate([straight, 255.0 * alpha[:, None]], axis=1)
+    img = np.clip(np.round(img), 0, 255).astype(np.uint8).reshape(h, w, 4)
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGBA").save(buf, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def trail_positions(snaps: Sequence[Snapshot], n: int = TRAIL_LENGTH) -> np.ndarray | None:
     """Positions of the generated points in the last ``n`` snapshots, oldest first (T, m, 2).
 
@@ -469,12 +531,18 @@ def toy_view(
     height: int = 560,
     uirevision: str = "toylab",
     real_gl: bool = True,
+    real_image: str | None = None,
+    contour_labels: bool = True,
 ) -> go.Figure:
     """The main 2D view of one run at one snapshot (see :func:`app.ui.figures.toy_figure`).
 
     Adds to each generated point's hover its top convex parents and weights, and highlights
     the ``selected`` point's parents (``parents_x = x_train[parent_idx[selected]]``). Real
-    points are drawn with WebGL by default (``real_gl``), which halves a browser redraw.
+    points are drawn with WebGL by default (``real_gl``), which halves a browser redraw; with
+    ``real_image`` (from :func:`real_points_image` on the same axes) they are one static image
+    instead (legend entries kept, no hover on real points), which is cheaper still.
+    ``contour_labels=False`` drops the numbers on D's contours (placing them is a large part
+    of a browser redraw; the page drops them only while a run trains).
     """
     n_classes = int(np.max(y_train)) + 1
     kw: dict[str, Any] = {}
@@ -495,14 +563,33 @@ def toy_view(
     fig = toy_figure(
         x_train, y_train, hulls=hulls, x_range=x_range, y_range=y_range, title=title,
         n_classes=n_classes, height=height, uirevision=uirevision, validate=False,
-        real_gl=real_gl, **kw,
+        real_gl=real_gl and real_image is None, **kw,
     )
     if gen is not None:
         _add_parent_hover(fig, gen)
+    if real_image is not None:
+        _real_as_image(fig, real_image, x_range, y_range)
+    if not contour_labels:
+        for tr in fig.data:
+            if tr.type == "contour" and str(tr.name or "").startswith("D("):
+                tr.contours.showlabels = False
+                tr.name = f"{tr.name} (0.1, 0.3, …, 0.9)"
     # legend under the plot, so the plot gets the width
-    fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0,
+    fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0.0,
                              itemsizing="constant", font=dict(size=11))
     return fig
+
+
+def _real_as_image(fig: go.Figure, uri: str, x_range: Sequence[float],
+                   y_range: Sequence[float]) -> None:
+    """Empty the real-point traces (kept as legend entries) and put the image below."""
+    for tr in fig.data:
+        if str(tr.legendgroup or "").startswith("real"):
+            tr.x, tr.y, tr.hoverinfo = [None], [None], "skip"
+    (x0, x1), (y0, y1) = x_range, y_range
+    fig.layout.images = [dict(source=uri, xref="x", yref="y", x=float(x0), y=float(y1),
+                              sizex=float(x1) - float(x0), sizey=float(y1) - float(y0),
+                              sizing="stretch", layer="below", xanchor="left", yanchor="top")]
 
 
 def _add_parent_hover(fig: go.Figure, gen: Generated) -> None:

@@ -33,6 +33,7 @@ from app.ui.toylab import (
     generated_table,
     minority_hulls,
     real_hull_distance,
+    real_points_image,
     settings_to_query,
 )
 from gamo.config import RunConfig
@@ -61,6 +62,7 @@ class LiveRun:
     x_range: tuple[float, float]
     y_range: tuple[float, float]
     real_distance: float
+    real_image: str | None = None                               # the real points, drawn once
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     applied: dict[str, float] = field(default_factory=dict)     # live settings in force
     events: list[dict[str, Any]] = field(default_factory=list)  # live changes, for the record
@@ -109,14 +111,21 @@ class LiveRun:
         return changed
 
 
-def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: bool = True) -> LiveRun:
-    """Start a RunHandle on ``data`` (paused: the first snapshot is still made)."""
+def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: bool = True,
+                   image_size: tuple[int, int] = (760, 420)) -> LiveRun:
+    """Start a RunHandle on ``data`` (paused: the first snapshot is still made).
+
+    ``image_size`` is the pixel size of the real points' image, about the plot area's size
+    (markers keep their size when the image is not stretched much).
+    """
     handle = RunHandle(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
     hulls = minority_hulls(data.x_train, data.y_train)
     xr, yr = axis_ranges(data.x_train, data.x_test)
     run = LiveRun(handle=handle, cfg=cfg, method=cfg.train.method, data=data, hulls=hulls,
                   x_range=xr, y_range=yr,
-                  real_distance=real_hull_distance(data.x_train, data.y_train, hulls))
+                  real_distance=real_hull_distance(data.x_train, data.y_train, hulls),
+                  real_image=real_points_image(data.x_train, data.y_train, xr, yr,
+                                               n_classes=data.n_classes, size=image_size))
     run.apply_live(s)
     handle.start()
     return run
