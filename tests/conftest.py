@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from gamo.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from gamo.data.types import Dataset
@@ -44,3 +45,12 @@ def fake_images():
 def tiny_cfg():
     """Factory: ``tiny_cfg("gamo", steps=5, data={...}, model={...}, lr_g=...)`` -> RunConfig."""
     return _tiny_cfg
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks train fastest on one torch thread (results do not depend on the count)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

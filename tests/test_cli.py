@@ -17,13 +17,7 @@ SMALL = ["--n-per-class", "120", "--test-per-class", "20", "--hidden", "16", "--
 TRAIN = ["train", "--dataset", "toy:moons", "--profile", "step:ir=20", "--loss", "ls", "--seed", "0", *SMALL]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny networks train fastest on one thread; the CLI's default (--threads 0) keeps this choice
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -41,7 +35,7 @@ def _snapshot_files(d: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def gamo_run(tmp_path_factory, _one_thread):
+def gamo_run(tmp_path_factory, one_thread):
     """One 60-step GAMO run on toy:moons (IR 20), shared by the tests that only read it."""
     out = tmp_path_factory.mktemp("runs") / "moons-gamo"
     rc = main([*TRAIN, "--method", "gamo", "--steps", "60", "--snapshot-every", "20", "--out", str(out), "--quiet"])

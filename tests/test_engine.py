@@ -29,13 +29,7 @@ from gamo.train import Trainer, train
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny networks run fastest on one thread (and results do not depend on the thread count)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _method(cfg, data=None, steps: int = 0):
