@@ -214,3 +214,13 @@ from gamo.sampler import GAMOSampler  # noqa: E402
 @parametrize_with_checks([GAMOSampler(steps=5, random_state=0)])
 def test_gamo_sampler_passes_imblearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_ldam_uses_cross_entropy_even_under_ls():
+    m = Trainer(tiny_cfg("ldam_drw", steps=30)).method
+    assert m.loss_kind == "ls"
+    logits = torch.tensor([[0.2, -0.1, 0.3], [0.0, 0.5, -0.5]])
+    y = torch.tensor([0, 1])
+    margin = torch.nn.functional.one_hot(y, 3) * m.margin[y].unsqueeze(1)
+    expected = torch.nn.functional.cross_entropy(m.scale * (logits - margin), y)
+    assert torch.isclose(m.real_loss(logits, y), expected)

@@ -8,7 +8,10 @@
   deferred re-weighting: class-balanced weights (effective number, beta = 0.9999) switched on for
   the last third of training.
 
-With ``--loss ls`` the same adjustments are applied before the softmax of the least-squares loss.
+With ``--loss ls`` the class-weighted and logit-adjusted adjustments are applied before the softmax
+of the least-squares loss. LDAM is a cross-entropy loss by definition and always uses it: on the
+scaled cosine logits the least-squares form saturates (digits, 3,000 steps: test ACSA 0.32 with
+LS against 0.82 with CE).
 """
 from __future__ import annotations
 
@@ -88,7 +91,7 @@ class LDAMDRW(Method):
 
     def real_loss(self, logits, y):
         adjusted = self.scale * (logits - F_.one_hot(y, logits.shape[1]) * self.margin[y].unsqueeze(1))
-        per = _loss_per_sample(adjusted, y, self.loss_kind)
+        per = _loss_per_sample(adjusted, y, "ce")   # LDAM is defined on cross-entropy
         if self.step_count >= self.drw_from * self.total_steps:   # deferred re-weighting
             return _weighted(per, self.drw_w[y])
         return per.mean()
