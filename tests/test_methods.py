@@ -104,7 +104,7 @@ def test_method_runs_on_conv_family(method):
     x = rng.uniform(-1, 1, size=(len(y), 1, 28, 28)).astype(np.float32)
     data = Dataset("fake", "image", x, y, x[:6], y[:6], ("a", "b", "c"), np.arange(len(y)), np.arange(6),
                    image_shape=(1, 28, 28))
-    cfg = tiny_cfg(method).replace(train={"steps": 0, "epochs": 1})
+    cfg = tiny_cfg(method).replace(train={"steps": 0, "epochs": 2})  # 2: the F phase after a resampling too
     tr = Trainer(cfg, data)
     phases = [p for p, _ in tr.method.schedule()]
     assert phases[0] == "fm"

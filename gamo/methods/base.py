@@ -183,7 +183,7 @@ class Method:
         return torch.randint(self.n, (self.batch,), generator=self.gen, device=self.device)
 
     def _step_m(self) -> dict[str, torch.Tensor]:
-        # train classifier on real data
+        # train classifier on real data (fit_x: the training set, or a set balanced before training)
         idx = torch.randint(len(self.fit_y), (self.batch,), generator=self.gen, device=self.device)
         loss = self.real_loss(self.M(self.fit_x[idx]), self.fit_y[idx])
         self.opt_m.zero_grad(set_to_none=True)

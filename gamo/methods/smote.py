@@ -28,7 +28,9 @@ class SmoteCN(Method):
         self.k_neighbors = int(min(5, max(1, self.counts[self.counts > 0].min() - 1)))
         self._syn_x: torch.Tensor | None = None    # synthetic rows of the last resampling
         self._syn_y: torch.Tensor | None = None
-        self._bal_x: torch.Tensor | None = None    # real + synthetic
+        # real + synthetic rows, kept apart from fit_x: in the conv family fit_x must stay the images
+        # that the F phase trains on, while these are features
+        self._bal_x: torch.Tensor | None = None
         self._bal_y: torch.Tensor | None = None
         self._res_version = -1
         if self.family == "dense":
