@@ -70,6 +70,38 @@ def test_cgan_trains_gan_then_classifier():
     assert (np.bincount(tr.method.fit_y.numpy()) == tr.data.class_counts.max()).all()
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_cdcgan_on_images_trains_gan_then_classifier(shape):
+    """cDCGAN+CN: a conv GAN on the images first (as many iterations as GAMO's G gets), then F+M on
+    real + generated images (as many as Baseline CN's), balanced."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [24, 10, 6]).astype(np.int64)
+    x = rng.uniform(-1, 1, size=(len(y), *shape)).astype(np.float32)
+    data = Dataset("fake", "image", x, y, x[:6], y[:6], ("a", "b", "c"), np.arange(len(y)), np.arange(6),
+                   image_shape=shape)
+    cfg = tiny_cfg("cgan").replace(train={"steps": 0, "epochs": 2})
+    tr = Trainer(cfg, data)
+    m = tr.method
+    assert m.steps_per_epoch == 2 * m.iters_per_phase and m.gan_steps == 2 * m.iters_per_phase
+    g0 = [p.detach().clone() for p in m.G.parameters()]
+    phases = []
+    while not tr.finished:
+        phases.append(m.phase)
+        losses = m.step()
+        assert set(losses) == ({"D", "G"} if phases[-1] == "gan" else {"M"})
+        assert all(torch.isfinite(v) for v in losses.values())
+    assert phases == ["gan"] * m.gan_steps + ["fm"] * m.gan_steps
+    assert any(not torch.equal(a, b) for a, b in zip(g0, m.G.parameters()))  # the GAN trained
+    # F+M trained on images: real + generated, every class at the majority's count
+    assert tuple(m.fit_x.shape[1:]) == shape and (np.bincount(m.fit_y.numpy()) == 24).all()
+    syn = m.fit_x[len(y):]
+    assert syn.min() >= -1 and syn.max() <= 1 and not torch.equal(syn[0], syn[1])
+    gen = m.balancing_samples(seed=0)          # in F's feature space, like GAMO's conv samples
+    assert gen["x"].shape == (14 + 18, m.feat_dim) and np.isfinite(gen["x"]).all()
+    snap = tr.snapshot(with_train=True)
+    assert snap.generated is not None and snap.generated.x.shape[1] == m.feat_dim
+
+
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "augment"])
 def test_method_contract(method):
     tr = run(tiny_cfg(method))

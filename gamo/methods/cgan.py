@@ -1,20 +1,24 @@
-"""cGAN+CN (Section 4, dense family): a conditional GAN is trained first (the first half of the
+"""cGAN+CN and cDCGAN+CN (Section 4): a conditional GAN is trained first (the first half of the
 run's iterations), then it oversamples every minority class to the majority's size once, and CN
-trains on the balanced set for the second half. The GAN's G and D have the sizes of GAMO's
-networks; G's output is tanh-bounded for image pixels, linear for 2D toys and tables.
+trains on the balanced set for the second half.
+
+* Dense family (cGAN+CN): G and D have the sizes of GAMO's dense networks; G's output is
+  tanh-bounded for image pixels, linear for 2D toys and tables.
+* Conv family (cDCGAN+CN): a conditional DCGAN on the images (:class:`gamo.nets.ConvGenerator`,
+  :class:`gamo.nets.ConvDiscriminator`), then F+M train on real + generated images. An epoch
+  counts one F+M phase and one GAN phase (as GAMO's counts one F+M and one GAMO phase), so the
+  GAN gets as many updates as GAMO's G and the classifier as many as Baseline CN's.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
-from gamo.errors import ConfigError
 from gamo.losses import discriminator_loss
 from gamo.methods.base import Method, adam
 from gamo.methods.gamo import UnconstrainedGenerator
-from gamo.nets import Discriminator
+from gamo.nets import ConvDiscriminator, ConvGenerator, Discriminator
 from gamo.snapshot import Generated
 
 
@@ -24,14 +28,16 @@ class CGanCN(Method):
 
     def __init__(self, cfg, data, device) -> None:
         super().__init__(cfg, data, device)
-        if self.family != "dense":
-            raise ConfigError("method cgan: the conditional GAN runs on the dense family; pass --family dense "
-                              "(flattened images), or choose gamo/smote for conv features")
         tc, mc = cfg.train, cfg.model
-        bounded = data.kind == "image"
         self.latent = mc.latent
-        self.G = UnconstrainedGenerator(mc.latent, self.n_classes, mc.g_hidden, self.feat_dim, bounded).to(device)
-        self.D = Discriminator(self.feat_dim, self.n_classes, mc.hidden).to(device)
+        if self.family == "conv":
+            shape = tuple(data.image_shape)
+            self.G = ConvGenerator(mc.latent, self.n_classes, shape).to(device)
+            self.D = ConvDiscriminator(self.n_classes, shape).to(device)
+        else:
+            bounded = data.kind == "image"
+            self.G = UnconstrainedGenerator(mc.latent, self.n_classes, mc.g_hidden, self.feat_dim, bounded).to(device)
+            self.D = Discriminator(self.feat_dim, self.n_classes, mc.hidden).to(device)
         self.opt_g = adam([("G", self.G.parameters(), tc.lr_g)], tc.beta1)
         self.opt_d = adam([("D", self.D.parameters(), tc.lr_d)], tc.beta1)
         total = tc.steps if tc.steps else tc.epochs * self.steps_per_epoch
@@ -42,8 +48,15 @@ class CGanCN(Method):
         self.z_fixed = torch.randn(tc.n_fixed * len(self.minority), mc.latent, generator=g).to(device)
         self.y_fixed = self.minority_t.repeat_interleave(tc.n_fixed)
 
+    def _extra_phases(self):
+        return [("gan", self.iters_per_phase)] if self.family == "conv" else []
+
     def phase_at(self, step: int):
-        return ("gan", step) if step < self.gan_steps else ("m", step - self.gan_steps)
+        if step < self.gan_steps:
+            return "gan", step
+        if self.family == "conv":
+            return "fm", (step - self.gan_steps) % self.iters_per_phase
+        return "m", step - self.gan_steps
 
     def step(self, players=None):
         if self.step_count < self.gan_steps:
@@ -51,7 +64,8 @@ class CGanCN(Method):
         else:
             if not self._balanced:
                 self._oversample()
-            losses = self._step_m()
+            phase, pos = self.phase_at(self.step_count)
+            losses = self._step_fm(pos) if phase == "fm" else self._step_m()
         self.step_count += 1
         return losses
 
@@ -85,12 +99,18 @@ class CGanCN(Method):
                       [torch.zeros(0, dtype=torch.long)]).to(self.device)
         g = torch.Generator(device="cpu").manual_seed(seed)
         z = torch.randn(len(y), self.latent, generator=g).to(self.device)
-        return self.G(z, y)[0], y
+        self.G.eval()  # batch norm on its running statistics: a sample does not depend on its batch
+        x = torch.cat([self.G(z[i:i + 1024], y[i:i + 1024])[0] for i in range(0, len(y), 1024)]) if len(y) \
+            else torch.zeros((0, *self.x_train.shape[1:]), device=self.device)
+        self.G.train()
+        return x, y
 
     def _oversample(self) -> None:
         need = {c: int(self.counts.max() - self.counts[c]) for c in self.minority}
         x, y = self._generate(need, self.cfg.train.seed + 1)
         self.fit_x, self.fit_y = torch.cat([self.x_train, x]), torch.cat([self.y_train, y])
+        if self.family == "conv":
+            self.fit_x = self.fit_x.contiguous(memory_format=torch.channels_last)
         self._balanced = True
 
     def balancing_samples(self, seed: int):
@@ -98,20 +118,28 @@ class CGanCN(Method):
         if not need:
             return None
         x, y = self._generate(need, seed)
+        if self.family == "conv":  # the conv family's samples live in F's feature space, as GAMO's do
+            x = self.features(x)
         return {"x": x.cpu().numpy(), "y": y.cpu().numpy()}
 
     @torch.no_grad()
     def generated(self) -> Generated | None:
         if not self.minority:
             return None
+        self.G.eval()
         x, _ = self.G(self.z_fixed, self.y_fixed)
-        pred = self.predict(x, features=True)
+        self.G.train()
         d = torch.sigmoid(self.D(x, self.y_fixed))
+        if self.family == "conv":  # shown where M sees them: in F's feature space
+            x = self.features(x)
+        pred = self.predict(x, features=True)
         return Generated(x=x.cpu().numpy(), y=self.y_fixed.cpu().numpy(), parent_idx=None, parent_w=None,
                          m_pred=pred.cpu().numpy(), d_real=d.cpu().numpy())
 
     @torch.no_grad()
     def d_real(self, feats):
+        if self.family == "conv":  # D judges images, not F's features
+            return None
         n, k = len(feats), self.n_classes
         ys = torch.arange(k, device=self.device).repeat_interleave(n)
         return torch.sigmoid(self.D(feats.repeat(k, 1), ys)).reshape(k, n).T
