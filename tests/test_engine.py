@@ -6,6 +6,7 @@ run).
 """
 from __future__ import annotations
 
+import copy
 import math
 import subprocess
 import sys
@@ -440,3 +441,40 @@ def test_engine_never_imports_streamlit():
             "assert 'streamlit' not in sys.modules, 'gamo imported streamlit'")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_fused_adam_matches_torch_adam_exactly():
+    """The lean optimizer makes the very updates of torch.optim.Adam(fused=True), state included,
+    also when a group has no gradients, when only some parameters of a group have one, and after
+    a state_dict round trip."""
+    from gamo.methods.base import FusedAdam
+
+    def nets():
+        torch.manual_seed(0)
+        return torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)
+
+    a, b = nets()
+    ref_a, ref_b = nets()
+    groups = lambda x, y: [{"params": list(x.parameters()), "lr": 1e-2}, {"params": list(y.parameters()), "lr": 3e-3}]
+    opt = FusedAdam(groups(a, b), betas=(0.5, 0.999))
+    ref = torch.optim.Adam(groups(ref_a, ref_b), betas=(0.5, 0.999), fused=True)
+    g = torch.Generator().manual_seed(1)
+    for i in range(8):
+        x = torch.randn(5, 4, generator=g)
+        for net_a, net_b, o in ((a, b, opt), (ref_a, ref_b, ref)):
+            o.zero_grad(set_to_none=True)
+            if i == 3:       # only the first group has gradients
+                net_a(x).pow(2).sum().backward()
+            elif i == 5:     # only some parameters of a group have one
+                (net_a(x) @ net_b.weight.T).sum().backward()
+            else:
+                net_b(torch.tanh(net_a(x))).pow(2).sum().backward()
+            o.step()
+        if i == 4:           # resume both from their state dicts
+            opt.load_state_dict(copy.deepcopy(ref.state_dict()))  # as read back from a checkpoint
+    for p, q in zip(list(a.parameters()) + list(b.parameters()), list(ref_a.parameters()) + list(ref_b.parameters())):
+        assert torch.equal(p, q)
+    s, r = opt.state_dict()["state"], ref.state_dict()["state"]
+    assert s.keys() == r.keys()
+    for k in s:
+        assert all(torch.equal(s[k][n], r[k][n]) for n in ("step", "exp_avg", "exp_avg_sq"))

@@ -23,7 +23,7 @@ from gamo.config import RunConfig
 from gamo.data.types import Dataset
 from gamo.losses import classifier_loss, discriminator_loss, generator_vs_classifier_loss
 from gamo.methods.base import Method, adam
-from gamo.nets import ConvexGenerator, Discriminator
+from gamo.nets import ConvexGenerator, Discriminator, OneHot
 from gamo.snapshot import Generated
 
 TOP_PARENTS = 5
@@ -243,6 +243,7 @@ class UnconstrainedGenerator(torch.nn.Module):
     def __init__(self, latent: int, n_classes: int, hidden: int, d: int, bounded: bool) -> None:
         super().__init__()
         self.n_classes = n_classes
+        self.onehot = OneHot(n_classes)
         layers = [torch.nn.Linear(latent + n_classes, hidden), torch.nn.LeakyReLU(0.1),
                   torch.nn.Linear(hidden, hidden), torch.nn.LeakyReLU(0.1), torch.nn.Linear(hidden, d)]
         if bounded:
@@ -250,8 +251,7 @@ class UnconstrainedGenerator(torch.nn.Module):
         self.net = torch.nn.Sequential(*layers)
 
     def forward(self, z, y, members=None, need_weights: bool = False):
-        onehot = torch.nn.functional.one_hot(y, self.n_classes).to(z.dtype)
-        return self.net(torch.cat([z, onehot], dim=1)), None
+        return self.net(torch.cat([z, self.onehot(y).to(z.dtype)], dim=1)), None
 
 
 class CGCN(GamoNoD):

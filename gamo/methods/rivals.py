@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F_
 
 from gamo.losses import classifier_loss
-from gamo.methods.base import Method
+from gamo.methods.base import Method, adam
 
 
 def _weighted(per_sample: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -83,11 +83,9 @@ class LDAMDRW(Method):
         # the normalised last layer: cosine logits between features and class weights
         last = self.M.net[-1]
         self.M.net[-1] = _NormedLinear(last.in_features, last.out_features).to(device)
-        self.opt_m = type(self.opt_m)([{"params": list(self.M.parameters()), "lr": tc.lr_m, "player": "M"}],
-                                      betas=(tc.beta1, 0.999), fused=True)
+        self.opt_m = adam([("M", self.M.parameters(), tc.lr_m)], tc.beta1)
         if self.opt_fm is not None:
-            self.opt_fm = type(self.opt_fm)([{"params": list(self.F.parameters()) + list(self.M.parameters()),
-                                              "lr": tc.lr_m, "player": "M"}], betas=(tc.beta1, 0.999), fused=True)
+            self.opt_fm = adam([("M", list(self.F.parameters()) + list(self.M.parameters()), tc.lr_m)], tc.beta1)
 
     def real_loss(self, logits, y):
         adjusted = self.scale * (logits - F_.one_hot(y, logits.shape[1]) * self.margin[y].unsqueeze(1))
