@@ -13,11 +13,11 @@ from typing import Any
 
 from gamo.errors import ConfigError
 
-METHODS = ("baseline", "gamo_no_d", "gamo", "cg", "cg_d", "augment", "cgan", "smote", "borderline_smote", "adasyn",
-           "class_weighted", "logit_adjusted", "ldam_drw")
+METHODS = ("baseline", "gamo_no_d", "gamo", "cg", "cg_d", "augment", "dos", "cgan", "smote", "borderline_smote",
+           "adasyn", "class_weighted", "logit_adjusted", "ldam_drw")
 METHOD_LABELS = {
     "baseline": "Baseline CN", "gamo_no_d": "GAMO\\D", "gamo": "GAMO", "cg": "cG+CN", "cg_d": "cG+D+CN",
-    "augment": "Augment+CN", "cgan": "cGAN+CN",
+    "augment": "Augment+CN", "dos": "DOS", "cgan": "cGAN+CN",
     "smote": "SMOTE+CN", "borderline_smote": "BorderlineSMOTE+CN", "adasyn": "ADASYN+CN",
     "class_weighted": "Class-weighted CN", "logit_adjusted": "Logit-adjusted CN", "ldam_drw": "LDAM-DRW",
 }

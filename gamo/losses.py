@@ -10,12 +10,16 @@ import torch
 from torch.nn import functional as F_
 
 
-def classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
-    """M's loss for labelled points (real or generated): L_i1..L_i4 (LS) or J_i1..J_i4 (CE)."""
+def classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: str, reduction: str = "mean") -> torch.Tensor:
+    """M's loss for labelled points (real or generated): L_i1..L_i4 (LS) or J_i1..J_i4 (CE).
+
+    ``reduction="none"`` gives the per-point losses (B,) for methods that weight points.
+    """
     if kind == "ce":
-        return F_.cross_entropy(logits, y)
+        return F_.cross_entropy(logits, y, reduction=reduction)
     target = F_.one_hot(y, logits.shape[1]).to(logits.dtype)
-    return ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1).mean()
+    per = ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1)
+    return per if reduction == "none" else per.mean()
 
 
 def generator_vs_classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:

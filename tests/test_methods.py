@@ -120,7 +120,7 @@ def test_method_contract(method):
         else:
             assert (after == counts.max()).all(), after
     else:
-        assert method in ("baseline", "class_weighted", "logit_adjusted", "ldam_drw", "borderline_smote")
+        assert method in ("baseline", "class_weighted", "logit_adjusted", "ldam_drw", "borderline_smote", "dos")
         assert method not in ("gamo", "gamo_no_d", "cg", "cg_d", "smote", "cgan")
     # same seed, same result; another seed, another result
     again = run(tiny_cfg(method)).snapshot(with_train=True)
@@ -129,7 +129,7 @@ def test_method_contract(method):
     assert other.losses != snap.losses
 
 
-@pytest.mark.parametrize("method", ["smote", "class_weighted", "logit_adjusted", "ldam_drw"])
+@pytest.mark.parametrize("method", ["smote", "class_weighted", "logit_adjusted", "ldam_drw", "dos"])
 def test_method_runs_on_conv_family(method):
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], [24, 10, 6]).astype(np.int64)
@@ -180,6 +180,149 @@ def test_smote_rows_lie_between_class_members():
         lo, hi = pts.min(axis=0) - 1e-5, pts.max(axis=0) + 1e-5
         g = gen["x"][gen["y"] == c]
         assert ((g >= lo) & (g <= hi)).all()  # SMOTE interpolates between same-class neighbours
+
+
+# ---------------------------------------------------------------------------- DOS
+def _np_embed(m, x: np.ndarray) -> np.ndarray:
+    """f(x) = M's hidden layers, recomputed in numpy from M's weights (dense family)."""
+    h = x.astype(np.float64)
+    for layer in list(m.M.net)[:-1]:
+        if isinstance(layer, torch.nn.Linear):
+            h = h @ layer.weight.detach().cpu().numpy().T.astype(np.float64) + layer.bias.detach().cpu().numpy()
+        else:  # LeakyReLU(0.1)
+            h = np.where(h > 0, h, 0.1 * h)
+    return h
+
+
+def test_dos_neighbours_are_the_k_nearest_in_class_embeddings(one_thread):
+    from sklearn.neighbors import NearestNeighbors
+
+    tr = Trainer(tiny_cfg("dos"))
+    m = tr.method
+    x, y = tr.data.x_train.reshape(len(tr.data.y_train), -1), tr.data.y_train
+    while m.warming_up:                             # the first epoch: classification loss only
+        assert float(m.step()["micro"]) == 0 and m._emb is None
+    expected = _np_embed(m, x)                      # the networks after the warm-up epoch
+    tr.step()                                       # epoch start: targets from those networks
+    assert np.allclose(m._emb.cpu().numpy(), expected, atol=1e-5)
+    nbr, ok = m._nbr.cpu().numpy(), m._nbr_ok.cpu().numpy()
+    assert not ok[y == 0].any()                     # the majority class is not overloaded (k = 0)
+    for c in m.minority:
+        rows = np.flatnonzero(y == c)
+        k = min(m.k, len(rows) - 1)
+        assert ok[rows, :k].all() and not ok[rows, k:].any()
+        got = nbr[rows, :k]
+        assert (y[got] == c).all() and (got != rows[:, None]).all()       # in-class, never itself
+        assert all(len(set(r)) == k for r in got)
+        dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(expected[rows]).kneighbors(expected[rows])
+        mine = np.sort(np.linalg.norm(expected[got] - expected[rows][:, None], axis=2), axis=1)
+        assert np.allclose(mine, dist[:, 1:], atol=1e-4)                 # the k nearest (self excluded)
+    # one epoch presents every class n_max times: the minority classes are over-sampled to balance
+    assert (np.bincount(y[m._perm.cpu().numpy()]) == m.counts.max()).all()
+    assert m.iters_per_phase == -(-3 * 60 // 16)
+    # the targets are recomputed from the current networks at the start of the next epoch
+    while m.step_count % m.steps_per_epoch:
+        tr.step()
+    before = m.embeddings()
+    assert not torch.allclose(before, m._emb)
+    tr.step()
+    assert torch.equal(m._emb, before)
+
+
+def test_dos_loss_is_micro_cluster_plus_weighted_classification(one_thread):
+    from gamo.losses import classifier_loss
+
+    tr = Trainer(tiny_cfg("dos"))
+    m = tr.method
+    for _ in range(m.steps_per_epoch + 3):          # past the warm-up epoch
+        tr.step()
+    rows = m._perm[:16]
+    x, y = m.x_train[rows], m.y_train[rows]
+    state = m.gen.get_state()
+    with torch.no_grad():
+        loss, l_f = m.dos_loss(x, y, rows)
+    m.gen.set_state(state)
+    ok = m._nbr_ok[rows].cpu().numpy()
+    w = torch.randn(ok.shape, generator=m.gen, device=m.device).abs().cpu().numpy() * ok    # the same weight vectors
+    w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+    assert np.allclose(w[ok.any(axis=1)].sum(axis=1), 1) and (w[~ok] == 0).all()
+    h = _np_embed(m, x.cpu().numpy())
+    v = m._emb[m._nbr[rows]].cpu().numpy().astype(np.float64)
+    d2 = ((h[:, None] - v) ** 2).sum(axis=2)
+    want_f = (w * d2).sum(axis=1)
+    score = np.where(ok, -w * np.sqrt(d2), -np.inf)
+    score = np.concatenate([np.zeros((len(h), 1)), score], axis=1)
+    rho = np.exp(score - score.max(axis=1, keepdims=True))
+    rho /= rho.sum(axis=1, keepdims=True)
+    head = m.M.net[-1]
+    with torch.no_grad():
+        per0 = classifier_loss(head(torch.as_tensor(h, dtype=torch.float32, device=m.device)), y, "ls",
+                               reduction="none").cpu().numpy()
+        per_n = np.stack([classifier_loss(head(torch.as_tensor(v[:, j], dtype=torch.float32, device=m.device)), y, "ls",
+                                          reduction="none").cpu().numpy() for j in range(v.shape[1])], axis=1)
+    want_g = rho[:, 0] * per0 + (rho[:, 1:] * per_n).sum(axis=1)
+    assert ok.any()                                  # the batch holds overloaded minority inputs
+    assert float(l_f) == pytest.approx(want_f.mean(), rel=1e-4)
+    assert float(loss) == pytest.approx((want_f + want_g).mean(), rel=1e-4)
+
+
+def _minority_spread(m) -> float:
+    """Mean distance of minority embeddings to their 5 nearest in-class neighbours / mean pair distance."""
+    emb = m.embeddings()
+    near = []
+    for c in m.minority:
+        e = emb[m._members[c]]
+        d = torch.cdist(e, e).fill_diagonal_(float("inf"))
+        near.append(d.topk(min(5, len(e) - 1), largest=False).values.mean())
+    return float(torch.stack(near).mean() / torch.cdist(emb, emb).mean())
+
+
+def test_dos_micro_cluster_term_tightens_minority_classes(one_thread):
+    def spread(without_micro: bool) -> tuple[float, float]:
+        tr = Trainer(tiny_cfg("dos", steps=240))
+        m = tr.method
+        if without_micro:  # the same training with l_f removed from the loss
+            full = m.dos_loss
+            m.dos_loss = lambda x, y, rows: (lambda out: (out[0] - out[1], out[1]))(full(x, y, rows))
+        start = _minority_spread(m)
+        while not tr.finished:
+            tr.step()
+        assert np.isfinite(tr.snapshot().losses["M"])
+        return start, _minority_spread(m)
+
+    start, with_f = spread(False)
+    _, without_f = spread(True)
+    # measured (seed 0): 0.59 at the start, 0.24 after 240 steps with DOS, 0.45 without l_f
+    assert with_f < 0.6 * start and with_f < 0.75 * without_f, (start, with_f, without_f)
+
+
+@pytest.mark.parametrize("family", ["dense", "conv"])
+@pytest.mark.parametrize("at", [1, 0, 2], ids=["warm-up", "epoch-start", "mid-epoch"])
+def test_dos_checkpoint_roundtrip(family, at, one_thread, tmp_path):
+    if family == "conv":
+        rng = np.random.default_rng(0)
+        y = np.repeat([0, 1, 2], [24, 10, 6]).astype(np.int64)
+        x = rng.uniform(-1, 1, size=(len(y), 1, 28, 28)).astype(np.float32)
+        data = Dataset("fake", "image", x, y, x[:6], y[:6], ("a", "b", "c"), np.arange(len(y)), np.arange(6),
+                       image_shape=(1, 28, 28))
+        cfg = tiny_cfg("dos").replace(model={"feat_dim": 32})
+    else:
+        cfg = tiny_cfg("dos").replace(data={"profile": "counts:30,10,6"})
+        data = load_dataset(cfg.data)
+    a = Trainer(cfg, data)
+    if at != 1:                                            # after the warm-up epoch (+ 0 or 2 steps)
+        at += a.method.steps_per_epoch
+    for _ in range(at):
+        a.step()
+    path = tmp_path / "ckpt.pt"
+    torch.save(a.method.state_dict(), path)
+    b = Trainer(cfg, data)
+    b.method.load_state_dict(torch.load(path, weights_only=True))
+    for _ in range(a.method.steps_per_epoch + 2):        # across the next target update
+        la = {k: float(v) for k, v in a.method.step().items()}
+        lb = {k: float(v) for k, v in b.method.step().items()}
+        assert la == lb
+    assert a.method.evaluate("test").confusion.tolist() == b.method.evaluate("test").confusion.tolist()
 
 
 # ---------------------------------------------------------------------------- GAMOSampler

@@ -9,13 +9,15 @@ from gamo.errors import ConfigError
 from gamo.methods.base import Method
 from gamo.methods.augment import AugmentCN
 from gamo.methods.cgan import CGanCN
+from gamo.methods.dos import DOS
 from gamo.methods.gamo import CGCN, CGDCN, Gamo, GamoNoD
 from gamo.methods.rivals import LDAMDRW, ClassWeighted, LogitAdjusted
 from gamo.methods.smote import AdasynCN, BorderlineSmoteCN, SmoteCN
 
 REGISTRY: dict[str, type[Method]] = {
     "baseline": Method, "gamo_no_d": GamoNoD, "gamo": Gamo, "cg": CGCN, "cg_d": CGDCN,
-    "augment": AugmentCN, "cgan": CGanCN, "smote": SmoteCN, "borderline_smote": BorderlineSmoteCN, "adasyn": AdasynCN,
+    "augment": AugmentCN, "dos": DOS, "cgan": CGanCN,
+    "smote": SmoteCN, "borderline_smote": BorderlineSmoteCN, "adasyn": AdasynCN,
     "class_weighted": ClassWeighted, "logit_adjusted": LogitAdjusted, "ldam_drw": LDAMDRW,
 }
 
