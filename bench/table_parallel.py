@@ -24,7 +24,7 @@ from gamo.runs import FINAL
 from gamo.tables import FAILED, ROWS, TABLES, write_table
 
 # rough cost of one run relative to Baseline CN, slowest first (GAN methods train two more networks)
-COST = {"gamo": 3, "cg_d": 3, "cgan": 3, "gamo_no_d": 2.5, "cg": 2.5, "dos": 2, "smote": 2, "borderline_smote": 2,
+COST = {"dos": 4.5, "gamo": 3, "cg_d": 3, "cgan": 3, "gamo_no_d": 2.5, "cg": 2.5, "smote": 2, "borderline_smote": 2,
         "adasyn": 2, "augment": 1.5}
 
 
