@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=None)
     ap.add_argument("--loss", default="ls", choices=("ls", "ce"))
-    ap.add_argument("--root", default="bench/out/tables")
+    ap.add_argument("--root", default="bench/results/runs")
     ap.add_argument("--out", default=None, help="table path without suffix (default bench/results/<table>_<dataset>_<loss>)")
     ap.add_argument("--jobs", type=int, default=2, help="cells run at once")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per cell")

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     b.add_argument("--methods", nargs="+", default=None, help="default: every method the engine has")
     b.add_argument("--loss", default="ls", choices=("ls", "ce"))
-    b.add_argument("--root", default="bench/out/tables", help="where the runs are stored")
+    b.add_argument("--root", default="bench/results/runs", help="where the runs are stored (config and final metrics are committed; checkpoints are not)")
     b.add_argument("--out", default=None, help="table path without suffix (default bench/results/<table>_<dataset>_<loss>)")
     b.add_argument("--profile", default=None, help="override the paper profile (e.g. a tiny one for a smoke test)")
     b.add_argument("--epochs", type=int, default=None, help="override the official schedule's length")
@@ -160,7 +160,7 @@ def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume:
     writer.checkpoint(tr.method.state_dict())
     if snap is not None and snap.step != tr.step_count:
         snap = tr.snapshot(with_train=True)
-    final = writer.final(snap, tr.total_steps)
+    final = writer.final(snap, tr.total_steps, tr.method.device)
     if tr.method.family == "dense":
         writer.samples(tr.method.balancing_samples(seed=cfg.train.seed))
     writer.set_status("finished", tr.step_count)

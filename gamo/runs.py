@@ -82,11 +82,13 @@ class RunWriter:
     def checkpoint(self, state: dict[str, Any]) -> None:
         _atomic_write(self.dir / CHECKPOINT, lambda p: torch.save(state, p))
 
-    def final(self, snap: Snapshot, total_steps: int) -> dict[str, Any]:
+    def final(self, snap: Snapshot, total_steps: int, device: torch.device | None = None) -> dict[str, Any]:
         t = snap.test
         final = {"acsa": t.acsa, "gm": t.gm, "accuracy": t.accuracy, "recall": list(t.recall),
                  "step": snap.step, "epoch": snap.epoch, "elapsed": snap.elapsed,
-                 "complete": snap.step >= total_steps}
+                 "complete": snap.step >= total_steps, "torch": torch.__version__}
+        if device is not None:  # where it ran: tables mix machines across sessions
+            final["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         _write_text(self.dir / FINAL, json.dumps(final, indent=2))
         return final
 

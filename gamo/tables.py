@@ -66,7 +66,7 @@ def protocol(dataset: str, loss: str, seed: int, method: str, *, profile: str | 
 
 
 def run_table(table: str, dataset: str, seeds: list[int], *, methods: list[str] | None = None, loss: str = "ls",
-              root: str = "bench/out/tables", out: str | None = None, log=print, **overrides) -> Path:
+              root: str = "bench/results/runs", out: str | None = None, log=print, **overrides) -> Path:
     """Run (or skip/resume) every method x seed, then write the Markdown and CSV table."""
     from gamo.cli import execute_run
     from gamo.runs import CHECKPOINT, FINAL, load_checkpoint
@@ -109,6 +109,7 @@ def run_table(table: str, dataset: str, seeds: list[int], *, methods: list[str] 
 def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[str], seeds: list[int],
                 out: str | None) -> Path:
     rows, csv_rows = [], []
+    machines: dict[str, int] = {}
     paper = PAPER.get((dataset, loss), {})
     for method in methods:
         acsa, gm, done, failed = [], [], [], []
@@ -121,12 +122,15 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
                 r = json.loads(f.read_text())
                 if r.get("complete"):
                     acsa.append(r["acsa"]), gm.append(r["gm"]), done.append(seed)
+                    where = f"{r.get('device', 'unrecorded device')} (torch {r.get('torch', '?')})"
+                    machines[where] = machines.get(where, 0) + 1
 
         def fmt(v):
             if not v:
                 return "-"
-            sd = statistics.stdev(v) if len(v) > 1 else 0.0
-            return f"{statistics.mean(v):.3f} ± {sd:.3f}"
+            if len(v) == 1:  # one seed: no spread to report
+                return f"{v[0]:.3f}"
+            return f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}"
 
         p = paper.get(method)
         note = " ".join(map(str, done)) or "none"
@@ -143,6 +147,7 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
     lines = [f"# {table.capitalize()}: {dataset}, {loss.upper()} loss, mean ± std over finished seeds", "",
              f"- command: `python -m gamo bench {table} --dataset {dataset} --loss {loss} --seeds {' '.join(map(str, seeds))}`",
              f"- runs stored under `{base}`; the paper's column for digits is its MNIST (flattened) column",
+             "- finished runs by device: " + ("; ".join(f"{k}: {v}" for k, v in sorted(machines.items())) or "none"),
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     out_path.with_suffix(".md").write_text("\n".join(lines) + "\n")
