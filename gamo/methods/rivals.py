@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F_
 
-from gamo.losses import classifier_loss
+from gamo.losses import classifier_loss, one_hot_like
 from gamo.methods.base import Method, adam
 
 
@@ -30,7 +30,7 @@ def _weighted(per_sample: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def _loss_per_sample(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "ce":
         return F_.cross_entropy(logits, y, reduction="none")
-    target = F_.one_hot(y, logits.shape[1]).to(logits.dtype)
+    target = one_hot_like(logits, y)
     return ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1)
 
 
@@ -88,7 +88,7 @@ class LDAMDRW(Method):
             self.opt_fm = adam([("M", list(self.F.parameters()) + list(self.M.parameters()), tc.lr_m)], tc.beta1)
 
     def real_loss(self, logits, y):
-        adjusted = self.scale * (logits - F_.one_hot(y, logits.shape[1]) * self.margin[y].unsqueeze(1))
+        adjusted = self.scale * (logits - one_hot_like(logits, y) * self.margin[y].unsqueeze(1))
         per = _loss_per_sample(adjusted, y, "ce")   # LDAM is defined on cross-entropy
         if self.step_count >= self.drw_from * self.total_steps:   # deferred re-weighting
             return _weighted(per, self.drw_w[y])
