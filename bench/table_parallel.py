@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             if a.profile:
                 cmd += ["--profile", a.profile]
             log = open(logs / f"{m}-seed{s}.log", "a")
-            running[(m, s)] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), time.monotonic())
+            # SIGINT back to its default: a shell starts background jobs with it ignored, and a cell
+            # must turn it into KeyboardInterrupt (save a checkpoint) at the deadline
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            running[(m, s)] = (proc, time.monotonic())
             print(f"start {m} seed {s}", flush=True)
         for key, (p, t0) in list(running.items()):
             if p.poll() is not None:
