@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deadline", type=float, default=0, help="seconds; 0: none")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--profile", default=None)
+    ap.add_argument("--steps", type=int, default=None, help="iterations instead of epochs (smoke tests)")
+    ap.add_argument("--test-per-class", type=int, default=None)
     a = ap.parse_args(argv)
     methods = list(a.methods or [m for m in ROWS if m in __import__("gamo.config").config.METHODS])
     base = Path(a.root) / f"{a.dataset}-{a.loss}"
@@ -79,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                    "--threads", str(a.threads), "--device", a.device]
             if a.epochs:
                 cmd += ["--epochs", str(a.epochs)]
-            if a.profile:
-                cmd += ["--profile", a.profile]
+            for flag, value in (("--profile", a.profile), ("--steps", a.steps), ("--test-per-class", a.test_per_class)):
+                if value:
+                    cmd += [flag, str(value)]
             log = open(logs / f"{m}-seed{s}.log", "a")
             # SIGINT back to its default: a shell starts background jobs with it ignored, and a cell
             # must turn it into KeyboardInterrupt (save a checkpoint) at the deadline

@@ -38,3 +38,31 @@ def test_bench_rejects_a_dataset_outside_the_table(tmp_path, capsys):
     assert main(["bench", "table2", "--dataset", "digits", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "table2 covers" in err[0]
+
+
+def test_parallel_table_runner_fills_cells_and_stops_at_its_deadline(tmp_path, capsys):
+    """bench/table_parallel.py: each cell its own process, shared run store, a deadline that
+    leaves resumable checkpoints, slowest methods first within a seed."""
+    from bench import table_parallel as tp
+
+    assert tp.cells(["baseline", "gamo", "dos"], [0, 1]) == [
+        ("dos", 0), ("gamo", 0), ("baseline", 0), ("dos", 1), ("gamo", 1), ("baseline", 1)]
+    tiny = ["table1", "--dataset", "digits", "--profile", "counts:20,20,20,20,20,10,10,6,4,4",
+            "--test-per-class", "5", "--seeds", "0"]
+    root, out = tmp_path / "runs", tmp_path / "t1"
+    assert tp.main(tiny + ["--methods", "baseline", "gamo", "--steps", "8", "--jobs", "2",
+                           "--root", str(root), "--out", str(out)]) == 0
+    for m in ("baseline", "gamo"):
+        final = json.loads((root / "digits-ls" / f"{m}-seed0" / "final.json").read_text())
+        assert final["complete"] and final["device"] == "cpu" and final["torch"]
+    assert "| GAMO |" in out.with_suffix(".md").read_text()
+    assert "cpu (torch" in out.with_suffix(".md").read_text()
+
+    # a run far longer than the deadline is interrupted and leaves a checkpoint to resume from
+    root2 = tmp_path / "runs2"
+    assert tp.main(tiny + ["--methods", "baseline", "--steps", "1000000", "--deadline", "15",
+                           "--root", str(root2), "--out", str(tmp_path / "t2")]) == 0
+    run = root2 / "digits-ls" / "baseline-seed0"
+    assert json.loads((run / "status.json").read_text())["state"] == "stopped"
+    assert (run / "checkpoint.pt").exists() and not (run / "final.json").exists()
+    capsys.readouterr()
