@@ -6,8 +6,10 @@ static picture of convex oversampling, and links to the lab's pages.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,26 @@ from app.ui.figures import toy_figure  # noqa: E402
 from gamo.geometry import convex_hull  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_run_server() -> threading.Thread | None:
+    """Once per server: start, in the background, the process that live runs are forked from
+    (it imports torch: seconds), so that the Toy Lab's first run starts at once."""
+    if os.environ.get("GAMO_RUNS_IN", "").strip().lower() == "thread":
+        return None
+
+    def work() -> None:
+        try:
+            from gamo.worker import warm_up
+
+            warm_up()
+        except Exception:  # noqa: BLE001 - only a head start: the page starts it itself if need be
+            pass
+
+    t = threading.Thread(target=work, name="gamo-warm-up", daemon=True)
+    t.start()
+    return t
 
 # Each page is described by the first paragraph of its module docstring (read without
 # importing it); these notes are the fallback for a page without one.
@@ -131,6 +153,7 @@ def existing_pages() -> list[Path]:
 
 # ---------------------------------------------------------------------------------------
 st.set_page_config(page_title="GAMO Lab", page_icon="⚖️", layout="wide")
+_warm_run_server()
 
 st.title("GAMO Lab")
 st.markdown(

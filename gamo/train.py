@@ -10,8 +10,9 @@ import threading
 import time
 import traceback
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -137,11 +138,19 @@ class Control:
         self._lr: dict[str, float] = {}
         self.snapshot_every: int | None = None
         self.force_snapshot = False
+        self._calls: deque[tuple[Callable[[], Any], Future]] = deque()
+        self._closed = False   # the loop ended: nobody will run queued calls any more
 
     def next(self) -> tuple[bool, set[str] | None]:
-        """Block until the loop may advance; returns (go on?, players for this iteration)."""
+        """Block until the loop may advance; returns (go on?, players for this iteration).
+
+        Calls queued with :meth:`call` run here, in the loop's thread, between iterations.
+        """
         with self._cv:
-            while self.paused and not self._pending and not self.stopped:
+            while True:
+                self._run_calls()
+                if not self.paused or self._pending or self.stopped:
+                    break
                 self._cv.wait(timeout=0.5)
             if self.stopped:
                 return False, None
@@ -179,6 +188,33 @@ class Control:
         with self._cv:
             self.stopped = True
             self._cv.notify_all()
+
+    def call(self, fn: Callable[[], Any]) -> Future | None:
+        """Queue ``fn`` to run in the loop's thread between two iterations; returns its Future,
+        or None when the loop has ended (then nothing is training and the caller may run it)."""
+        with self._cv:
+            if self._closed:
+                return None
+            fut: Future = Future()
+            self._calls.append((fn, fut))
+            self._cv.notify_all()
+            return fut
+
+    def close(self) -> None:
+        """The loop has ended: run what is still queued, refuse further calls."""
+        with self._cv:
+            self._run_calls()
+            self._closed = True
+
+    def _run_calls(self) -> None:   # with self._cv held
+        while self._calls:
+            fn, fut = self._calls.popleft()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as e:  # handed to the caller
+                fut.set_exception(e)
 
 
 def train(cfg: RunConfig, data: Dataset | None = None, *, state: dict | None = None,
@@ -222,6 +258,18 @@ def train(cfg: RunConfig, data: Dataset | None = None, *, state: dict | None = N
         yield tr.snapshot(with_train=True)
 
 
+def _step_count(trainer: Trainer) -> int:
+    return trainer.step_count
+
+
+def export_state(trainer: Trainer, seed: int) -> dict[str, Any]:
+    """What a run store needs from a live trainer, read at one step (use through
+    ``handle.query(functools.partial(export_state, seed=...))``): the method's ``state`` dict,
+    ``step``, ``total_steps``, and ``samples`` that would balance the training set."""
+    return {"state": trainer.method.state_dict(), "step": trainer.step_count,
+            "total_steps": trainer.total_steps, "samples": trainer.method.balancing_samples(seed)}
+
+
 @dataclass(frozen=True)
 class RunStatus:
     state: str          # "starting", "running", "paused", "finished", "stopped", "error"
@@ -243,10 +291,15 @@ class RunHandle:
         How many snapshots to keep (oldest dropped first).
     paused : bool
         Start paused (the first snapshot is still made).
+    on_change : callable, optional
+        Called from the worker thread as ``on_change(handle, snapshot)`` after each new snapshot,
+        and as ``on_change(handle, None)`` when the state changes without one (started, ended,
+        error); :class:`gamo.worker.ProcessRunHandle` relays these to another process.
     """
 
     def __init__(self, cfg: RunConfig, data: Dataset | None = None, *, max_steps: int | None = None,
-                 history: int = 1000, paused: bool = False) -> None:
+                 history: int = 1000, paused: bool = False,
+                 on_change: Callable[["RunHandle", Snapshot | None], None] | None = None) -> None:
         if max_steps is not None and cfg.train.steps > max_steps:
             cfg = cfg.replace(train={"steps": max_steps})
         self.max_steps = max_steps
@@ -259,6 +312,8 @@ class RunHandle:
         self._error: str | None = None
         self.error_exc: BaseException | None = None
         self.trainer: Trainer | None = None
+        self.traceback: str | None = None
+        self._on_change = on_change
         self._thread = threading.Thread(target=self._work, name="gamo-run", daemon=True)
 
     # the worker ---------------------------------------------------------------------------
@@ -271,11 +326,13 @@ class RunHandle:
             self.trainer = trainer
             with self._lock:
                 self._state = "paused" if self.control.paused else "running"
+            self._changed(None)
             for snap in train(self.cfg, control=self.control, trainer=self.trainer):
                 with self._lock:
                     self._snaps.append(snap)
                     if self._state in ("running", "paused"):
                         self._state = "paused" if self.control.paused else "running"
+                self._changed(snap)
             with self._lock:
                 self._state = "stopped" if self.control.stopped else "finished"
         except Exception as e:  # surfaced as data, never lost
@@ -285,6 +342,16 @@ class RunHandle:
                 self._error = str(e) if isinstance(e, GamoError) else "".join(
                     traceback.format_exception_only(type(e), e)).strip()
                 self.traceback = traceback.format_exc()
+        finally:
+            self.control.close()
+        self._changed(None)
+
+    def _changed(self, snap: Snapshot | None) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change(self, snap)
+            except Exception:  # a listener's failure must not end the run
+                pass
 
     # commands ---------------------------------------------------------------------------
     def start(self) -> "RunHandle":
@@ -314,6 +381,31 @@ class RunHandle:
 
     def set_snapshot_every(self, n: int) -> None:
         self.control.snapshot_every = max(1, int(n))
+
+    def query(self, fn: Callable[[Trainer], Any], timeout: float | None = 10.0) -> Any:
+        """``fn(trainer)`` run between two iterations (so it sees a consistent trainer: e.g. a
+        checkpoint and samples of the same step); its result, or its exception re-raised.
+
+        Raises
+        ------
+        TimeoutError
+            The worker did not reach the end of its iteration in ``timeout`` seconds.
+        RuntimeError
+            The run ended before its trainer was built (see ``status.error``).
+        """
+        def bound() -> Any:
+            if self.trainer is None:
+                raise RuntimeError(f"the run has no trainer: {self._error or 'it has not started'}")
+            return fn(self.trainer)
+
+        fut = self.control.call(bound)
+        if fut is None:              # the loop has ended: nothing trains any more
+            return bound()
+        return fut.result(timeout)
+
+    def step_count(self, timeout: float | None = 10.0) -> int:
+        """Iterations done so far (may be ahead of ``latest.step`` between snapshots)."""
+        return int(self.query(_step_count, timeout))
 
     def _set_live_state(self, s: str) -> None:
         with self._lock:

@@ -1,4 +1,5 @@
-"""RunHandle and Control: the app's threaded runs. Every wait has a timeout, so that a bug makes a
+"""RunHandle (a run in a thread), ProcessRunHandle (a run in a child process) and Control: the
+app's live runs. Both handles pass the same tests. Every wait has a timeout, so that a bug makes a
 test fail instead of hanging the suite."""
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 from gamo.data.types import Dataset
-from gamo.train import Control, RunHandle
+from gamo.train import Control, RunHandle, Trainer
+from gamo.worker import ProcessRunHandle
 
 TIMEOUT = 20.0
 
@@ -24,20 +26,40 @@ def wait_until(pred, timeout: float = TIMEOUT, what: str = "condition") -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-@pytest.fixture
-def handles():
-    """Start handles through this; every one is stopped (and its thread joined) afterwards."""
-    made: list[RunHandle] = []
+@pytest.fixture(params=["thread", "process"])
+def handles(request):
+    """Start handles through this (a RunHandle, then a ProcessRunHandle); every one is stopped
+    (its thread joined, its process ended) afterwards."""
+    kind = RunHandle if request.param == "thread" else ProcessRunHandle
+    made: list = []
 
-    def start(*args, **kw) -> RunHandle:
-        h = RunHandle(*args, **kw)
+    def start(*args, **kw):
+        h = kind(*args, **kw)
         made.append(h)
         return h.start()
 
     yield start
     for h in made:
         h.stop(wait=TIMEOUT)
-        assert not h.alive, "worker thread did not end after stop()"
+        assert not h.alive, "worker did not end after stop()"
+        if isinstance(h, ProcessRunHandle):
+            assert not h.process_alive, "run process did not end after stop()"
+
+
+# read through query(): module-level, so that they reach a child process
+def _players(trainer: Trainer) -> dict[str, dict[str, torch.Tensor]]:
+    m = trainer.method
+    return {name: _params(getattr(m, name)) for name in ("M", "D", "G")}
+
+
+def _lrs(trainer: Trainer) -> dict[str, dict[str, float]]:
+    m = trainer.method
+    return {"G": {g["player"]: g["lr"] for g in m.opt_g.param_groups},
+            "MD": {g["player"]: g["lr"] for g in m.opt_m.param_groups}}
+
+
+def _steps_per_epoch(trainer: Trainer) -> int:
+    return trainer.method.steps_per_epoch
 
 
 def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -58,14 +80,14 @@ def test_starts_paused_and_single_steps(handles, tiny_cfg):
     h = _paused(handles, tiny_cfg)
     assert h.latest.step == 0 and h.status.step == 0 and h.status.total == 1000
     time.sleep(0.3)
-    assert h.trainer.step_count == 0 and len(h.history()) == 1      # paused: nothing advances
+    assert h.step_count() == 0 and len(h.history()) == 1            # paused: nothing advances
 
     for expected in (1, 2):
         h.step()
         wait_until(lambda: len(h.history()) == expected + 1, what=f"snapshot of step {expected}")
         assert h.latest.step == expected and h.status.step == expected
         time.sleep(0.2)
-        assert h.trainer.step_count == expected                     # exactly one iteration
+        assert h.step_count() == expected                           # exactly one iteration
         assert h.status.state == "paused"
     assert set(h.latest.losses) == {"M", "D", "G"}
 
@@ -76,40 +98,34 @@ def test_starts_paused_and_single_steps(handles, tiny_cfg):
 
 def test_step_only_g_moves_generated_points_not_m(handles, tiny_cfg):
     h = _paused(handles, tiny_cfg)
-    m = h.trainer.method
     h.step()                                                         # one full iteration first
     wait_until(lambda: h.latest.step == 1, what="step 1")
     before = h.latest.generated.x.copy()
-    M0, D0, G0 = _params(m.M), _params(m.D), _params(m.G)
+    p0 = h.query(_players)
 
     h.step(players={"G"})
     wait_until(lambda: h.latest.step == 2, what="G-only step")
-    assert _same(M0, _params(m.M)), "M changed on a G-only step"
-    assert _same(D0, _params(m.D)), "D changed on a G-only step"
-    assert not _same(G0, _params(m.G))
+    p1 = h.query(_players)
+    assert _same(p0["M"], p1["M"]), "M changed on a G-only step"
+    assert _same(p0["D"], p1["D"]), "D changed on a G-only step"
+    assert not _same(p0["G"], p1["G"])
     assert not np.allclose(before, h.latest.generated.x)
     assert set(h.latest.losses) >= {"G"}
 
-    M1, G1 = _params(m.M), _params(m.G)
     h.step(players={"M"})
     wait_until(lambda: h.latest.step == 3, what="M-only step")
-    assert not _same(M1, _params(m.M)) and _same(G1, _params(m.G))
+    p2 = h.query(_players)
+    assert not _same(p1["M"], p2["M"]) and _same(p1["G"], p2["G"])
 
 
 def test_set_lr_changes_the_optimizer(handles, tiny_cfg):
     h = _paused(handles, tiny_cfg)
-    m = h.trainer.method
-
-    def lrs(opt):
-        return {g["player"]: g["lr"] for g in opt.param_groups}
-
-    assert lrs(m.opt_g) == {"G": 2e-4} and lrs(m.opt_m) == {"M": 2e-4, "D": 2e-4}
+    assert h.query(_lrs) == {"G": {"G": 2e-4}, "MD": {"M": 2e-4, "D": 2e-4}}
     h.set_lr("G", 1e-3)
     h.set_lr("D", 5e-4)
     h.step()
     wait_until(lambda: h.latest.step == 1, what="step 1")
-    assert lrs(m.opt_g) == {"G": 1e-3}
-    assert lrs(m.opt_m) == {"M": 2e-4, "D": 5e-4}
+    assert h.query(_lrs) == {"G": {"G": 1e-3}, "MD": {"M": 2e-4, "D": 5e-4}}
 
 
 def test_resume_pause_stop(handles, tiny_cfg):
@@ -119,18 +135,19 @@ def test_resume_pause_stop(handles, tiny_cfg):
     wait_until(lambda: h.latest.step >= 20, what="running steps")
     h.pause()
     assert h.status.state == "paused"
-    time.sleep(0.2)                                                  # let the iteration in flight end
-    s = h.trainer.step_count
+    s = h.step_count()                                               # between iterations
     time.sleep(0.4)
-    assert h.trainer.step_count == s, "kept training while paused"
+    assert h.step_count() == s, "kept training while paused"
     assert s < 1000
     h.resume()
-    wait_until(lambda: h.trainer.step_count > s + 5, what="running again")
+    wait_until(lambda: h.step_count() > s + 5, what="running again")
     h.stop(wait=TIMEOUT)
     assert not h.alive and h.wait(0)
     st = h.status
     assert st.state == "stopped" and st.error is None
-    assert h.latest.step == h.trainer.step_count < 1000              # a last snapshot at the stop
+    assert h.latest.step == st.step < 1000                           # a last snapshot at the stop
+    if isinstance(h, RunHandle):
+        assert h.trainer.step_count == h.latest.step
 
 
 def test_stop_while_paused_ends_the_thread(handles, tiny_cfg):
@@ -144,8 +161,8 @@ def test_max_steps_caps_the_run(handles, tiny_cfg):
     assert h.wait(TIMEOUT), "run did not finish"
     st = h.status
     assert st.state == "finished" and st.total == 15 and st.step == 15
-    assert h.trainer.step_count == 15 and h.latest.step == 15
-    spe = h.trainer.method.steps_per_epoch                           # 9 here (132 points, batch 16)
+    assert h.step_count() == 15 and h.latest.step == 15             # a finished run still answers
+    spe = h.query(_steps_per_epoch)                                  # 9 here (132 points, batch 16)
     expected = sorted({0, 5, 10, 15} | {k for k in range(1, 16) if k % spe == 0})
     assert [s.step for s in h.history()] == expected
 
@@ -185,8 +202,8 @@ def test_failure_inside_training_ends_in_error_state(handles, tiny_cfg):
     h = handles(tiny_cfg("gamo", steps=20), bad)
     assert h.wait(TIMEOUT)
     st = h.status
-    assert st.state == "error" and st.error
-    assert h.error_exc is not None and st.error.splitlines()[0]
+    assert st.state == "error" and st.error and st.error.splitlines()[0]
+    assert h.traceback and "Traceback" in h.traceback
 
 
 def test_control_resume_drops_pending_single_steps():
@@ -210,3 +227,56 @@ def test_control_pause_after_resume_really_pauses():
     c.stop()
     t.join(TIMEOUT)
     assert got in ([], [(False, None)]), f"paused loop advanced: {got}"
+
+
+def _modules(trainer: Trainer) -> set[str]:
+    import sys
+
+    return {m.split(".")[0] for m in sys.modules}
+
+
+def test_process_run_is_in_another_process_without_streamlit(tiny_cfg):
+    import os
+
+    import streamlit  # noqa: F401 - loaded here, as in the app's server
+
+    h = ProcessRunHandle(tiny_cfg("gamo", steps=1000), paused=True).start()
+    try:
+        wait_until(lambda: h.latest is not None, what="first snapshot")
+        assert h.query(_pid) != os.getpid()
+        mods = h.query(_modules)
+        assert "torch" in mods and "streamlit" not in mods
+    finally:
+        h.stop(wait=TIMEOUT)
+
+
+def _pid(trainer: Trainer) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_process_run_whose_process_dies_ends_in_error(tiny_cfg):
+    h = ProcessRunHandle(tiny_cfg("gamo", steps=100_000, snapshot_every=50)).start()
+    try:
+        wait_until(lambda: h.latest is not None and h.latest.step > 0, what="training")
+        h._proc.kill()
+        wait_until(lambda: h.status.state == "error", what="error state")
+        assert "ended unexpectedly" in h.status.error and not h.alive
+        with pytest.raises(RuntimeError, match="ended"):
+            h.query(_steps_per_epoch)
+        h.pause(), h.resume(), h.step()                              # harmless once it is gone
+        assert h.status.state == "error" and h.latest is not None    # what was shown is kept
+    finally:
+        h.stop(wait=TIMEOUT)
+
+
+def test_query_exception_reaches_the_caller(handles, tiny_cfg):
+    h = _paused(handles, tiny_cfg)
+    with pytest.raises(KeyError):
+        h.query(_raises)
+    assert h.status.state == "paused" and h.step_count() == 0       # the run goes on
+
+
+def _raises(trainer: Trainer):
+    raise KeyError("nope")

@@ -1,7 +1,7 @@
 """Train GAMO (or a baseline) on a 2D toy in seconds and watch it live: M's decision regions, D's score, each minority class's convex hull, and the generated points moving toward the class periphery; click a generated point to see its convex parents, or compare two methods side by side.
 
 The page only wires widgets: settings and figures live in ``app/ui/toylab.py``, the live runs
-(the engine's RunHandle in a worker thread) in ``app/ui/toylab_runs.py``. Every setting is
+(engine run handles, each training in its own process) in ``app/ui/toylab_runs.py``. Every setting is
 mirrored in the URL, so a link reproduces the exact setup.
 """
 from __future__ import annotations
@@ -274,8 +274,11 @@ def controls(runs: list[LiveRun], s: tl.ToySettings) -> None:
         chosen = [r for r in runs if one == "all" or one in r.players]
         targets = []
         for r in chosen:
-            tr = r.handle.trainer
-            targets.append((tr.step_count if tr is not None else 0) + 1)
+            try:
+                done = r.handle.step_count(timeout=5.0)
+            except (TimeoutError, RuntimeError):   # not started yet, or ended: the status says
+                done = r.handle.status.step
+            targets.append(done + 1)
             r.handle.step(1, None if one == "all" else {one})
         wait_for_step(chosen, targets, timeout=5.0)
         ss.tl_action = "step" if one == "all" else one

@@ -1,20 +1,24 @@
-"""Live runs of the Toy Lab: one or two engine RunHandles per browser session.
+"""Live runs of the Toy Lab: one or two engine run handles per browser session.
 
-The engine's :class:`gamo.train.RunHandle` trains in a worker thread; this module adds what the
-page needs around it and never calls Streamlit either:
+Each run trains in its own process (:class:`gamo.worker.ProcessRunHandle`), so building the
+page's figures never takes time from training; ``GAMO_RUNS_IN=thread`` in the environment runs
+them in a thread of the server instead (:class:`gamo.train.RunHandle`, same interface). This
+module adds what the page needs around the handle and never calls Streamlit either:
 
 * :class:`LiveRun` -- a handle plus the run's data, hulls, fixed axes, live settings and a
   memo of per-snapshot statistics;
 * :func:`start_live_run` / :func:`stop_runs`, :func:`wait_for_step` (so Step and Reset work in
-  a plain rerun), :func:`wait_idle` (the worker really stopped between iterations);
+  a plain rerun), :func:`wait_idle` (the worker is paused with no single step left to do);
 * :func:`save_run`, which writes a paused or finished run to the run store with
   :class:`gamo.runs.RunWriter`;
 * a watchdog that pauses runs nobody has looked at for a while (a closed browser tab must not
-  keep a CPU busy until the step cap).
+  keep a CPU busy until the step cap), and ends them (their processes) after longer.
 """
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import threading
 import time
@@ -40,13 +44,15 @@ from gamo.config import RunConfig
 from gamo.data.types import Dataset
 from gamo.runs import RunWriter
 from gamo.snapshot import Snapshot
-from gamo.train import RunHandle
+from gamo.train import RunHandle, export_state
+from gamo.worker import ProcessRunHandle
 
 __all__ = ["LiveRun", "start_live_run", "stop_runs", "wait_for_step", "wait_idle", "save_run",
            "RUN_NAME_RE", "IDLE_PAUSE_S"]
 
 RUN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 IDLE_PAUSE_S = 120.0      # a run nobody polled for this long is paused by the watchdog
+IDLE_STOP_S = 1800.0      # ... and ended (its process gone) after this long
 LIVE_STATES = ("starting", "running", "paused")
 
 
@@ -54,7 +60,7 @@ LIVE_STATES = ("starting", "running", "paused")
 class LiveRun:
     """One training run of the page and what the page derives from it."""
 
-    handle: RunHandle
+    handle: RunHandle | ProcessRunHandle
     cfg: RunConfig
     method: str
     data: Dataset
@@ -118,7 +124,8 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
     ``image_size`` is the pixel size of the real points' image, about the plot area's size
     (markers keep their size when the image is not stretched much).
     """
-    handle = RunHandle(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
+    kind = ProcessRunHandle if runs_in() == "process" else RunHandle
+    handle = kind(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
     hulls = minority_hulls(data.x_train, data.y_train)
     xr, yr = axis_ranges(data.x_train, data.x_test)
     run = LiveRun(handle=handle, cfg=cfg, method=cfg.train.method, data=data, hulls=hulls,
@@ -129,6 +136,11 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
     run.apply_live(s)
     handle.start()
     return run
+
+
+def runs_in() -> str:
+    """Where live runs train: ``process`` (default) or ``thread`` (``GAMO_RUNS_IN``)."""
+    return "thread" if os.environ.get("GAMO_RUNS_IN", "").strip().lower() == "thread" else "process"
 
 
 def stop_runs(runs: list[LiveRun] | None, wait: float = 2.0) -> None:
@@ -156,27 +168,26 @@ def wait_for_step(runs: list[LiveRun], targets: list[int], timeout: float = 5.0)
 
 
 def wait_idle(run: LiveRun, timeout: float = 3.0) -> bool:
-    """True once the worker is not inside an iteration (paused with nothing pending, or ended).
+    """True once the run is paused (or ended) with no single step left to do.
 
-    The engine has no such signal yet; we wait until the trainer's step counter stops moving.
+    A query runs in the worker between two iterations, after the steps already asked for, so a
+    round trip that finds the step counter unchanged means the worker is idle.
     """
     h = run.handle
     deadline = time.monotonic() + timeout
-    if not h.alive:
-        return True
-    last, stable_since = None, time.monotonic()
     while time.monotonic() < deadline:
         if h.status.state not in ("paused", "finished", "stopped", "error"):
             return False
-        tr = h.trainer
-        cur = tr.step_count if tr is not None else None
-        if cur != last:
-            last, stable_since = cur, time.monotonic()
-        elif time.monotonic() - stable_since > 0.15 and not h.control._pending:
+        if h.status.state == "error":
             return True
-        if not h.alive:
+        try:
+            a = h.step_count(timeout=max(0.1, deadline - time.monotonic()))
+            time.sleep(0.05)
+            b = h.step_count(timeout=max(0.1, deadline - time.monotonic()))
+        except (TimeoutError, RuntimeError):
+            return not h.alive
+        if a == b:
             return True
-        time.sleep(0.02)
     return False
 
 
@@ -200,12 +211,15 @@ def save_run(run: LiveRun, root: str | Path, name: str, s: ToySettings | None = 
         raise ValueError("use letters, digits, '-', '_' or '.', starting with a letter or digit "
                          "(at most 80 characters)")
     h = run.handle
-    if h.trainer is None or h.latest is None:
+    if h.latest is None:
         raise ValueError("the run has not started yet")
     if h.status.state not in ("paused", "finished", "stopped") or not wait_idle(run):
         raise ValueError("pause the run first: a run is saved while it is paused or finished")
-    trainer = h.trainer
     tc = run.cfg.train
+    try:   # checkpoint, step and samples read at one step, between two iterations
+        parts = h.query(functools.partial(export_state, seed=tc.seed), timeout=30.0)
+    except (TimeoutError, RuntimeError) as e:
+        raise ValueError(f"the run could not be read ({e}); start it again") from e
     cfg = run.cfg.replace(train={
         "lr_m": float(run.applied.get("lr_m", tc.lr_m)), "lr_d": float(run.applied.get("lr_d", tc.lr_d)),
         "lr_g": float(run.applied.get("lr_g", tc.lr_g)),
@@ -214,13 +228,13 @@ def save_run(run: LiveRun, root: str | Path, name: str, s: ToySettings | None = 
     out = Path(root) / name
     writer = RunWriter(out, cfg)
     writer.write_data(run.data, dense=True)
-    snaps = h.history()
+    snaps = [snap for snap in h.history() if snap.step <= parts["step"]]
     for snap in snaps:
         writer.append(snap)
-    writer.checkpoint(trainer.method.state_dict())
+    writer.checkpoint(parts["state"])
     latest = snaps[-1]
-    writer.final(latest, trainer.total_steps)
-    writer.samples(trainer.method.balancing_samples(tc.seed))
+    writer.final(latest, parts["total_steps"])
+    writer.samples(parts["samples"])
     extra = {
         "page": "Toy Lab",
         "method": run.method,
@@ -237,8 +251,10 @@ def save_run(run: LiveRun, root: str | Path, name: str, s: ToySettings | None = 
     return out
 
 
-def start_watchdog(runs: list[LiveRun], idle_s: float = IDLE_PAUSE_S) -> threading.Thread:
-    """Pause the runs when the page has not polled them for ``idle_s`` seconds."""
+def start_watchdog(runs: list[LiveRun], idle_s: float = IDLE_PAUSE_S,
+                   stop_s: float = IDLE_STOP_S) -> threading.Thread:
+    """Pause the runs when the page has not polled them for ``idle_s`` seconds; end them (and
+    their processes) after ``stop_s``."""
 
     def watch() -> None:
         while any(r.handle.alive for r in runs):
@@ -247,6 +263,8 @@ def start_watchdog(runs: list[LiveRun], idle_s: float = IDLE_PAUSE_S) -> threadi
                 if now - r.last_poll > idle_s and r.handle.status.state == "running":
                     r.handle.pause()
                     r.events.append({"step": r.handle.status.step, "set": "paused by watchdog"})
+                if now - r.last_poll > stop_s and r.handle.alive:
+                    r.handle.stop(wait=5.0)
             time.sleep(1.0)
 
     t = threading.Thread(target=watch, name="toylab-watchdog", daemon=True)
