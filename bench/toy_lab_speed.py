@@ -174,6 +174,23 @@ def _browser_cpu_seconds() -> float:
     return total
 
 
+def _descendants_cpu_seconds(root: int) -> float:
+    """CPU time of every descendant of ``root`` (the run processes under the fork server)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    total, frontier = 0.0, {root}
+    while frontier:
+        kids = {pid for pid, pp in parent.items() if pp in frontier}
+        total += sum(_cpu_seconds(k) for k in kids)
+        frontier = kids
+    return total
+
+
 def run_app(args) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -187,8 +204,8 @@ def run_app(args) -> dict:
     srv = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ,
-                                                                   GAMO_RUNS_DIR="/tmp/gamo-bench-runs"),
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=dict(os.environ, GAMO_RUNS_DIR="/tmp/gamo-bench-runs", GAMO_RUNS_IN=args.runs_in),
     )
     try:
         deadline = time.monotonic() + 60
@@ -221,14 +238,16 @@ def run_app(args) -> dict:
                     int(status.get_attribute("data-redraw"))
 
             t0, step0, redraw0 = read()
-            cpu0 = {"server": _cpu_seconds(srv.pid), "browser": _browser_cpu_seconds()}
+            cpu0 = {"server": _cpu_seconds(srv.pid), "browser": _browser_cpu_seconds(),
+                    "runs": _descendants_cpu_seconds(srv.pid)}
             load0 = os.getloadavg()
             samples = []
             while time.monotonic() - t0 < args.seconds:
                 page.wait_for_timeout(1000)
                 samples.append(read())
             t1, step1, redraw1 = read()
-            cpu1 = {"server": _cpu_seconds(srv.pid), "browser": _browser_cpu_seconds()}
+            cpu1 = {"server": _cpu_seconds(srv.pid), "browser": _browser_cpu_seconds(),
+                    "runs": _descendants_cpu_seconds(srv.pid)}
             load1 = os.getloadavg()
             tl_js = page.evaluate("() => ({draws: window.__tl.draws, mounts: window.__tl.mounts, "
                                   "redraws: window.__tl.redraws.size, "
@@ -264,6 +283,7 @@ def run_app(args) -> dict:
         "redraws_per_s_server": (redraw1 - redraw0) / wall,
         "server_redraws_seen_in_dom": tl_js["redraws"],
         "server_cpu_share": (cpu1["server"] - cpu0["server"]) / wall,
+        "runs_cpu_share": (cpu1["runs"] - cpu0["runs"]) / wall,
         "browser_cpu_share": (cpu1["browser"] - cpu0["browser"]) / wall,
         "browser_main_thread_busy": tl_js["longtask_ms"] / 1000.0 / wall,
         "load_before": load0, "load_after": load1, "exceptions": exceptions,
@@ -306,7 +326,8 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str) -> str:
         f"Setting: toy:{args.dataset}, per-class counts {','.join(map(str, args.counts))} "
         f"({sum(args.counts)} real training points), method {args.method}, LS loss, batch 64, "
         f"width 32, latent 16, snapshot (= one refresh of the view) every {args.speed} "
-        f"iterations, 60x60 grid, CPU.",
+        f"iterations, 60x60 grid, CPU; the app trains in a {args.runs_in} "
+        f"({'a child process of the server, one per run' if args.runs_in == 'process' else 'a thread of the Streamlit server'}).",
         "",
         f"Issue target: >= {TARGET_ITERS:.0f} full iterations/s while the page redraws >= "
         f"{TARGET_REDRAWS:.0f} times/s, with 2 CPU threads.",
@@ -342,7 +363,10 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str) -> str:
             f"| server redraws/s (fragment runs) | {app['redraws_per_s_server']:.1f} | | |",
             f"| distinct server redraws seen in the page, per s | "
             f"{app['server_redraws_seen_in_dom'] / app['seconds']:.1f} | | |",
-            f"| server process CPU (cores: worker + page) | {app['server_cpu_share']:.2f} | | |",
+            f"| Streamlit server process CPU (cores: the page{', and the training thread' if args.runs_in == 'thread' else ''}) | "
+            f"{app['server_cpu_share']:.2f} | | |",
+            f"| run processes' CPU (cores: training) | "
+            f"{app['runs_cpu_share']:.2f} | | |" if args.runs_in == "process" else None,
             f"| Chromium CPU (cores, all its processes) | {app['browser_cpu_share']:.2f} | | |",
             f"| browser main thread in tasks > 50 ms (share of time) | "
             f"{app['browser_main_thread_busy']:.2f} | | |",
@@ -362,12 +386,14 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str) -> str:
         "",
         "## Notes",
         "",
-        "* The app, its training worker (a thread of the Streamlit server, `threads=1`) and "
-        "Chromium share the machine's CPUs; the load average above says how many other "
-        "processes wanted them too. Numbers from a shared or loaded machine are lower bounds.",
-        "* Worker and page share one Python interpreter (the engine's RunHandle is a thread), "
-        "so every redraw's Python work (building the Plotly figure, ~40-60 ms) competes with "
-        "the training loop for the GIL.",
+        "* The app's training (`threads=1`), the Streamlit server and Chromium share the "
+        "machine's CPUs; the load average above says how many other processes wanted them too. "
+        "Numbers from a shared or loaded machine are lower bounds.",
+        "* With `--runs-in process` (the app's default, `gamo.worker.ProcessRunHandle`) a run "
+        "trains in its own process, so building the page's figures (Python, ~40-60 ms a "
+        "redraw) no longer competes with training for one interpreter lock; with `--runs-in "
+        "thread` (the engine's RunHandle in a thread of the server) it does. On 2 cores the "
+        "three of them (training, server, Chromium) still compete for CPU time.",
         "* Streamlit 1.67 remounts a `st.plotly_chart` whose figure changed: every redraw is a "
         "full `Plotly.newPlot` in the browser (a zoom does not survive it either). The page "
         "keeps that cheap by drawing the 2,000 real points as one static image (they never "
@@ -383,7 +409,7 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str) -> str:
         "two cores are already busy (intra-op threads wait on each other); one thread is the "
         "right choice for the worker.",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line for line in lines if line is not None) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -398,6 +424,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--engine-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--skip-app", action="store_true", help="only the engine measurement")
+    ap.add_argument("--runs-in", choices=("process", "thread"), default="process",
+                    help="where the app trains (GAMO_RUNS_IN): its own process (default) or a thread")
     ap.add_argument("--screenshot", default="", help="save a screenshot of the page at the end")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "toy_lab_speed.md"),
                     help="Markdown results ('-' prints only)")
