@@ -36,9 +36,15 @@ def generator_vs_classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: st
     return ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1).mean()
 
 
-def discriminator_loss(logit: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
-    """D's loss with target 1 (real) or 0 (generated); also G's loss against D with target 1."""
-    target = torch.ones_like(logit) if real else torch.zeros_like(logit)
+def discriminator_loss(logit: torch.Tensor, real: bool | torch.Tensor, kind: str) -> torch.Tensor:
+    """D's loss with target 1 (real) or 0 (generated); also G's loss against D with target 1.
+
+    ``real`` may also be a tensor of per-point targets (1 real, 0 generated) shaped like ``logit``.
+    """
+    if isinstance(real, torch.Tensor):
+        target = real
+    else:
+        target = torch.ones_like(logit) if real else torch.zeros_like(logit)
     if kind == "ce":
         return F_.binary_cross_entropy_with_logits(logit, target)
     return ((torch.sigmoid(logit) - target) ** 2).mean()

@@ -80,6 +80,14 @@ class Gamo(Method):
             self._members_cache, self._members_of = feats[self.min_rows], feats
         return self._members_cache
 
+    def _real_fake(self, b: int) -> torch.Tensor:
+        """D's targets for a real batch of b then a generated batch of b: b ones, b zeros."""
+        t = getattr(self, "_rf_target", None)
+        if t is None or len(t) != 2 * b:
+            t = torch.cat([torch.ones(b, device=self.device), torch.zeros(b, device=self.device)])
+            self._rf_target = t
+        return t
+
     def _step_phase(self, phase: str, players: set[str] | None) -> dict[str, torch.Tensor]:
         players = set(self.players) if players is None else players
         feats = self.train_features()
@@ -106,16 +114,17 @@ class Gamo(Method):
             idx = self._real_batch()
             xr, yr = feats[idx], self.y_train[idx]                                   # (b, d), (b,)
             xg, yg = x_all[:b].detach(), ys[0]
-            # train classifier and discriminator (their losses touch disjoint parameters)
+            x2, y2 = torch.cat([xr, xg]), torch.cat([yr, yg])                       # (2b, d), (2b,)
+            # train classifier and discriminator (their losses touch disjoint parameters). Both
+            # halves have b points, so the sum of the two halves' mean losses is twice the mean
+            # over the 2b points: one loss call instead of two
             total = 0.0
             if "M" in players:
-                logits = self.M(torch.cat([xr, xg]))
-                loss_m = classifier_loss(logits[:b], yr, self.loss_kind) + classifier_loss(logits[b:], yg, self.loss_kind)
+                loss_m = 2.0 * classifier_loss(self.M(x2), y2, self.loss_kind)
                 losses["M"] = loss_m.detach()
                 total = total + loss_m
             if self.use_d and "D" in players:
-                out = self.D(torch.cat([xr, xg]), torch.cat([yr, yg]))
-                loss_d = discriminator_loss(out[:b], True, self.loss_kind) + discriminator_loss(out[b:], False, self.loss_kind)
+                loss_d = 2.0 * discriminator_loss(self.D(x2, y2), self._real_fake(b), self.loss_kind)
                 losses["D"] = loss_d.detach()
                 total = total + loss_d
             self.opt_m.zero_grad(set_to_none=True)
