@@ -14,6 +14,24 @@ def leaky() -> nn.Module:
     return nn.LeakyReLU(0.1)
 
 
+def run_mlp(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``seq(x)`` for a stack of Linear and LeakyReLU layers, calling their functions directly.
+
+    The same computation, without nn.Module's per-call machinery (about 10 us a layer on this
+    CPU, a tenth of a toy GAMO iteration); module hooks on the layers are therefore not called.
+    Other layer types are called as modules.
+    """
+    for layer in seq:
+        kind = type(layer)
+        if kind is nn.Linear:
+            x = F_.linear(x, layer.weight, layer.bias)
+        elif kind is nn.LeakyReLU:
+            x = F_.leaky_relu(x, layer.negative_slope)
+        else:
+            x = layer(x)
+    return x
+
+
 class OneHot(nn.Module):
     """``F.one_hot(y, K).float()`` as a row lookup in a K x K identity (a quarter of the cost on
     the CPU for small batches, and no bounds check that would sync a GPU)."""
@@ -67,7 +85,7 @@ class Classifier(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, K)
-        return self.net(x)
+        return run_mlp(self.net, x)
 
 
 class Discriminator(nn.Module):
@@ -82,7 +100,7 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # (B, d), (B,) -> (B,)
-        return self.net(torch.cat([x, self.onehot(y).to(x.dtype)], dim=1)).squeeze(1)
+        return run_mlp(self.net, torch.cat([x, self.onehot(y).to(x.dtype)], dim=1)).squeeze(1)
 
 
 class ConvexGenerator(nn.Module):
@@ -134,7 +152,7 @@ class ConvexGenerator(nn.Module):
         self.mode = "auto"   # "auto", "dense" or "blocked"
 
     def _t(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.ctmu(torch.cat([z, self.onehot(y).to(z.dtype)], dim=1))                  # (B, hidden)
+        return run_mlp(self.ctmu, torch.cat([z, self.onehot(y).to(z.dtype)], dim=1))          # (B, hidden)
 
     def weights(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Convex weights (B, N): zero outside class y's block, summing to 1 inside it."""
