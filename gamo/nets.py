@@ -156,6 +156,8 @@ class ConvexGenerator(nn.Module):
 
     def weights(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Convex weights (B, N): zero outside class y's block, summing to 1 inside it."""
+        if len(self.igu_w) == 1:   # one minority class (e.g. a 2-class toy): nothing to mask
+            return torch.softmax(F_.linear(self._t(z, y), self.igu_w[0], self.igu_b[0]), dim=1)
         logits = F_.linear(self._t(z, y), torch.cat(list(self.igu_w)), torch.cat(list(self.igu_b)))  # (B, N)
         own = self.member_block.unsqueeze(0) == self.block_of[y].unsqueeze(1)  # (B, N)
         return torch.softmax(logits.masked_fill(~own, float("-inf")), dim=1)
