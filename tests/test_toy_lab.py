@@ -5,6 +5,7 @@ import dataclasses
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.ui import toylab as tl  # noqa: E402
-from app.ui.toylab_runs import save_run, start_live_run, stop_runs, wait_for_step, wait_idle  # noqa: E402
+from app.ui.toylab_runs import (  # noqa: E402
+    runs_in,
+    save_run,
+    start_live_run,
+    start_watchdog,
+    stop_runs,
+    wait_for_step,
+    wait_idle,
+)
 from gamo.config import METHODS  # noqa: E402
 from gamo.data import load_dataset  # noqa: E402
 from gamo.geometry import convex_hull  # noqa: E402
@@ -468,6 +477,35 @@ def test_live_run_step_and_save(tmp_path) -> None:
         run.handle.resume()
         with pytest.raises(ValueError, match="pause"):
             save_run(run, tmp_path, "r2", s)
+    finally:
+        stop_runs([run])
+
+
+def test_live_runs_train_in_a_process_and_the_watchdog_pauses_then_ends_them(monkeypatch) -> None:
+    from gamo.worker import ProcessRunHandle
+
+    assert runs_in() == "process"
+    monkeypatch.setenv("GAMO_RUNS_IN", "thread")
+    assert runs_in() == "thread"
+    monkeypatch.delenv("GAMO_RUNS_IN")
+    s = dataclasses.replace(tl.DEFAULTS, counts=(200, 20), speed=5)
+    cfg = tl.build_config(s)
+    run = start_live_run(cfg, load_dataset(cfg.data), s, paused=False)
+    try:
+        assert isinstance(run.handle, ProcessRunHandle)
+        assert wait_for_step([run], [10], timeout=20)
+        run.last_poll -= 10.0                                 # nobody has looked for 10 s
+        start_watchdog([run], idle_s=5.0, stop_s=60.0)
+        deadline = time.monotonic() + 10
+        while not run.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert run.handle.status.state == "paused"
+        assert run.events and run.events[-1]["set"] == "paused by watchdog"
+        run.last_poll -= 60.0                                 # ... and then for over a minute
+        deadline = time.monotonic() + 15
+        while run.handle.process_alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not run.handle.process_alive and run.handle.status.state == "stopped"
     finally:
         stop_runs([run])
 
