@@ -199,6 +199,21 @@ def test_compare_mode_runs_two_methods(app) -> None:
     assert [r["step"] for r in status(at)] == [2, 1]
 
 
+def test_figure1_preset_loads_nonconvex_gamo_vs_gamo_no_d(app) -> None:
+    at = app().run()
+    no_exception(at)
+    at.button(key="tl_fig1").click().run()
+    no_exception(at)
+    assert at.selectbox(key="tl_dataset").value == "nonconvex"
+    assert at.selectbox(key="tl_method").value == "gamo"
+    assert at.selectbox(key="tl_compare").value == "gamo_no_d"
+    assert at.radio(key="tl_loss").value == "ce"
+    runs = status(at)
+    assert [r["run"] for r in runs] == [0, 1] and all(r["step"] == 0 for r in runs)
+    assert at.session_state.tl_settings == tl.FIGURE1
+    assert "Figure 1" in " ".join(i.value for i in at.info)
+
+
 def test_live_learning_rate_does_not_reset(app) -> None:
     at = app().run()
     at.button(key="tl_step").click().run()

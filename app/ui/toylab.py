@@ -97,6 +97,14 @@ class ToySettings:
 
 DEFAULTS = ToySettings()
 
+# The paper's Figure 1 on screen: a non-convex minority class (an arc around the majority blob),
+# GAMO next to GAMO\D, with the CE loss. With LS, D's push on G fades once D is confident (a
+# squared error on a saturated sigmoid has almost no gradient) and GAMO's points bleed into the
+# majority much like GAMO\D's. `python bench/figure1_toy.py --loss ce --loss ls` measures both
+# (bench/results/figure1_toy.md).
+FIGURE1 = dataclasses.replace(DEFAULTS, dataset="nonconvex", counts=(1000, 50), method="gamo",
+                              compare="gamo_no_d", loss="ce")
+
 # query key -> field name (short keys keep shared links readable)
 QUERY_KEYS: dict[str, str] = {
     "data": "dataset", "classes": "n_classes", "imb": "imbalance", "counts": "counts",
