@@ -22,7 +22,10 @@ What is measured
      window. Streamlit 1.67 remounts a chart whose figure changed (a new ``.js-plotly-plot``
      div drawn with ``Plotly.newPlot``), so a draw is a new, drawn div or a
      ``plotly_afterplot`` event on the current one (polled every 10 ms); also the number of
-     distinct server redraws that reached the page (``data-redraw``).
+     distinct server redraws that reached the page (``data-redraw``);
+   * *Pause latency*: the issue asks that controls answer within half a second while a run
+     trains; Pause is clicked from inside the page and timed there until the status line reads
+     "paused".
 
 The machine description, the load average during the run and the exact command go into the
 Markdown results (``--out``).
@@ -145,6 +148,24 @@ INSTRUMENT_JS = """
 """
 
 
+PAUSE_JS = """
+(timeout) => new Promise((resolve, reject) => {
+  const t0 = performance.now();
+  document.querySelector('.st-key-tl_pause button').click();
+  const poll = () => {
+    if (document.querySelector('#toylab-status-0')?.dataset.state === 'paused') {
+      resolve(performance.now() - t0);
+    } else if (performance.now() - t0 > timeout) {
+      reject(new Error('the page did not show paused'));
+    } else {
+      setTimeout(poll, 5);
+    }
+  };
+  poll();
+})
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -255,11 +276,9 @@ def run_app(args) -> dict:
             exceptions = page.locator('[data-testid="stException"]').count()
             text = status.inner_text()
             t_pause = time.monotonic()
-            page.locator(".st-key-tl_pause button").click()
-            # after Pause the page catches up: the last step the worker reached
-            page.wait_for_function(
-                "() => document.querySelector('#toylab-status-0')?.dataset.state === 'paused'",
-                timeout=30_000)
+            # Pause, clicked in the page (no wait for the button to be "stable", as Playwright's
+            # click does), timed in the browser until the status line says "paused"
+            pause_latency = page.evaluate(PAUSE_JS, 30_000) / 1000.0
             page.wait_for_timeout(1000)
             step_pause = int(page.locator("#toylab-status-0").first.get_attribute("data-step"))
             if args.screenshot:
@@ -278,6 +297,7 @@ def run_app(args) -> dict:
         "iters_per_s": (step1 - step0) / wall,
         "iters_per_s_worker": (step_pause - step_play) / (t_pause - t_play),
         "play_seconds": t_pause - t_play, "step_pause": step_pause,
+        "pause_latency_s": pause_latency,
         "redraws_per_s_dom": tl_js["draws"] / wall,
         "mounts_per_s": tl_js["mounts"] / wall,
         "redraws_per_s_server": (redraw1 - redraw0) / wall,
@@ -358,6 +378,8 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str) -> str:
             f"{app['iters_per_s']:.0f} | | |",
             f"| figure redraws/s in the browser (completed Plotly draws) | "
             f"{app['redraws_per_s_dom']:.1f} | {TARGET_REDRAWS:.0f} | {'yes' if ok_r else 'no'} |",
+            f"| Pause pressed while training -> the page shows 'paused' (s) | "
+            f"{app['pause_latency_s']:.2f} | 0.5 | {'yes' if app['pause_latency_s'] <= 0.5 else 'no'} |",
             f"| new chart mounts/s (Streamlit remounts a changed figure) | "
             f"{app['mounts_per_s']:.1f} | | |",
             f"| server redraws/s (fragment runs) | {app['redraws_per_s_server']:.1f} | | |",
