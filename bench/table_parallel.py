@@ -66,11 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     running: dict[tuple[str, int], tuple[subprocess.Popen, float]] = {}
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads)}
     stopping = False
+    interrupted: list[int] = []
+    # Ctrl-C (SIGINT) stops like the deadline: the cells are interrupted and save checkpoints
+    old_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
     while todo or running:
-        over = a.deadline and time.monotonic() - start > a.deadline
+        over = (a.deadline and time.monotonic() - start > a.deadline) or interrupted
         if over and not stopping:
             stopping = True
-            print(f"deadline: interrupting {len(running)} cells (each saves a checkpoint)", flush=True)
+            why = "interrupted" if interrupted else "deadline"
+            print(f"{why}: interrupting {len(running)} cells (each saves a checkpoint)", flush=True)
             for p, _ in running.values():
                 p.send_signal(signal.SIGINT)
             todo = []
@@ -96,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                 del running[key]
                 print(f"done {key[0]} seed {key[1]} (exit {p.returncode}, {time.monotonic() - t0:.0f} s)", flush=True)
         time.sleep(0.5)
+    signal.signal(signal.SIGINT, old_handler)
     path = write_table(a.table, a.dataset, a.loss, base, methods, a.seeds, a.out)
     print(f"wrote {path}")
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

@@ -66,3 +66,21 @@ def test_parallel_table_runner_fills_cells_and_stops_at_its_deadline(tmp_path, c
     assert json.loads((run / "status.json").read_text())["state"] == "stopped"
     assert (run / "checkpoint.pt").exists() and not (run / "final.json").exists()
     capsys.readouterr()
+
+    # Ctrl-C on the runner stops its cells the same way (they do not run on without it)
+    import signal
+    import threading
+
+    root3 = tmp_path / "runs3"
+    run3 = root3 / "digits-ls" / "baseline-seed0"
+    timer = threading.Timer(12.0, lambda: signal.raise_signal(signal.SIGINT))
+    timer.start()
+    try:
+        code = tp.main(tiny + ["--methods", "baseline", "--steps", "1000000", "--deadline", "120",
+                               "--root", str(root3), "--out", str(tmp_path / "t3")])
+    finally:
+        timer.cancel()
+    assert code == 130
+    assert json.loads((run3 / "status.json").read_text())["state"] == "stopped"
+    assert (run3 / "checkpoint.pt").exists() and not (run3 / "final.json").exists()
+    assert "interrupted: interrupting 1 cells" in capsys.readouterr().out
