@@ -6,7 +6,6 @@ static picture of convex oversampling, and links to the lab's pages.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import sys
 import threading
@@ -21,6 +20,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from app.ui import runs_in  # noqa: E402
 from app.ui.figures import toy_figure  # noqa: E402
 from gamo.geometry import convex_hull  # noqa: E402
 
@@ -31,7 +31,7 @@ PAGES_DIR = Path(__file__).resolve().parent / "pages"
 def _warm_run_server() -> threading.Thread | None:
     """Once per server: start, in the background, the process that live runs are forked from
     (it imports torch: seconds), so that the Toy Lab's first run starts at once."""
-    if os.environ.get("GAMO_RUNS_IN", "").strip().lower() == "thread":
+    if runs_in() == "thread":
         return None
 
     def work() -> None:

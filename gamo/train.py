@@ -278,7 +278,37 @@ class RunStatus:
     error: str | None
 
 
-class RunHandle:
+class HandleBase:
+    """What every run handle shares (:class:`RunHandle`, :class:`gamo.worker.ProcessRunHandle`):
+    the config with the step cap applied, the snapshot history under a lock, and the readings
+    built on it. A subclass provides ``query``."""
+
+    def __init__(self, cfg: RunConfig, max_steps: int | None, history: int) -> None:
+        if max_steps is not None and cfg.train.steps > max_steps:
+            cfg = cfg.replace(train={"steps": max_steps})
+        self.cfg, self.max_steps = cfg, max_steps
+        self._lock = threading.Lock()
+        self._snaps: deque[Snapshot] = deque(maxlen=history)
+        self.traceback: str | None = None
+
+    def query(self, fn: Callable[[Trainer], Any], timeout: float | None = 10.0) -> Any:
+        raise NotImplementedError
+
+    def step_count(self, timeout: float | None = 10.0) -> int:
+        """Iterations done so far (may be ahead of ``latest.step`` between snapshots)."""
+        return int(self.query(_step_count, timeout))
+
+    @property
+    def latest(self) -> Snapshot | None:
+        with self._lock:
+            return self._snaps[-1] if self._snaps else None
+
+    def history(self) -> list[Snapshot]:
+        with self._lock:
+            return list(self._snaps)
+
+
+class RunHandle(HandleBase):
     """Runs :func:`train` in a worker thread for the app; never calls Streamlit.
 
     Parameters
@@ -300,19 +330,13 @@ class RunHandle:
     def __init__(self, cfg: RunConfig, data: Dataset | None = None, *, max_steps: int | None = None,
                  history: int = 1000, paused: bool = False,
                  on_change: Callable[["RunHandle", Snapshot | None], None] | None = None) -> None:
-        if max_steps is not None and cfg.train.steps > max_steps:
-            cfg = cfg.replace(train={"steps": max_steps})
-        self.max_steps = max_steps
-        self.cfg = cfg
+        super().__init__(cfg, max_steps, history)
         self._data = data
         self.control = Control(paused=paused)
-        self._lock = threading.Lock()
-        self._snaps: deque[Snapshot] = deque(maxlen=history)
         self._state = "starting"
         self._error: str | None = None
         self.error_exc: BaseException | None = None
         self.trainer: Trainer | None = None
-        self.traceback: str | None = None
         self._on_change = on_change
         self._thread = threading.Thread(target=self._work, name="gamo-run", daemon=True)
 
@@ -403,10 +427,6 @@ class RunHandle:
             return bound()
         return fut.result(timeout)
 
-    def step_count(self, timeout: float | None = 10.0) -> int:
-        """Iterations done so far (may be ahead of ``latest.step`` between snapshots)."""
-        return int(self.query(_step_count, timeout))
-
     def _set_live_state(self, s: str) -> None:
         with self._lock:
             if self._state in ("running", "paused"):
@@ -419,15 +439,6 @@ class RunHandle:
             step = self._snaps[-1].step if self._snaps else 0
             total = self.trainer.total_steps if self.trainer else self.cfg.train.steps
             return RunStatus(self._state, step, total, self._error)
-
-    @property
-    def latest(self) -> Snapshot | None:
-        with self._lock:
-            return self._snaps[-1] if self._snaps else None
-
-    def history(self) -> list[Snapshot]:
-        with self._lock:
-            return list(self._snaps)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the worker to end; True when it has."""

@@ -28,14 +28,13 @@ import sys
 import threading
 import time
 import types
-from collections import deque
 from concurrent.futures import Future
 from typing import Any, Callable
 
 from gamo.config import RunConfig
 from gamo.data.types import Dataset
 from gamo.snapshot import Snapshot
-from gamo.train import RunHandle, RunStatus, Trainer, _step_count
+from gamo.train import HandleBase, RunHandle, RunStatus, Trainer
 
 __all__ = ["ProcessRunHandle", "process_context", "warm_up"]
 
@@ -131,7 +130,7 @@ def _child(conn, cfg: RunConfig, data: Dataset | None, max_steps: int | None, pa
 # ---------------------------------------------------------------------------------------------
 # the parent
 # ---------------------------------------------------------------------------------------------
-class ProcessRunHandle:
+class ProcessRunHandle(HandleBase):
     """RunHandle's interface, with the run in a child process (see the module docstring).
 
     Parameters are those of :class:`gamo.train.RunHandle`.
@@ -139,15 +138,10 @@ class ProcessRunHandle:
 
     def __init__(self, cfg: RunConfig, data: Dataset | None = None, *, max_steps: int | None = None,
                  history: int = 1000, paused: bool = False) -> None:
-        if max_steps is not None and cfg.train.steps > max_steps:
-            cfg = cfg.replace(train={"steps": max_steps})
-        self.cfg, self.max_steps = cfg, max_steps
+        super().__init__(cfg, max_steps, history)
         self._data, self._paused0 = data, paused
-        self._lock = threading.Lock()
-        self._snaps: deque[Snapshot] = deque(maxlen=history)
-        self._child_status = RunStatus("starting", 0, cfg.train.steps, None)
+        self._child_status = RunStatus("starting", 0, self.cfg.train.steps, None)
         self._live = "paused" if paused else "running"   # what the last command asked
-        self.traceback: str | None = None
         self._futures: dict[int, Future] = {}
         self._ids = itertools.count()
         self._proc = None
@@ -263,9 +257,6 @@ class ProcessRunHandle:
             raise RuntimeError("the run's process has ended: start the run again")
         return fut.result(None if timeout is None else timeout + 5.0)
 
-    def step_count(self, timeout: float | None = 10.0) -> int:
-        return int(self.query(_step_count, timeout))
-
     # reading ------------------------------------------------------------------------------
     @property
     def status(self) -> RunStatus:
@@ -274,15 +265,6 @@ class ProcessRunHandle:
             if st.state in ("running", "paused"):
                 st = RunStatus(self._live, st.step, st.total, st.error)
             return st
-
-    @property
-    def latest(self) -> Snapshot | None:
-        with self._lock:
-            return self._snaps[-1] if self._snaps else None
-
-    def history(self) -> list[Snapshot]:
-        with self._lock:
-            return list(self._snaps)
 
     @property
     def alive(self) -> bool:

@@ -17,8 +17,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.ui import toylab as tl  # noqa: E402
+from app.ui import runs_in  # noqa: E402
 from app.ui.toylab_runs import (  # noqa: E402
-    runs_in,
     save_run,
     start_live_run,
     start_watchdog,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from app.ui import runs_in
 from app.ui.toylab import (
     STEP_CAP,
     ToySettings,
@@ -136,11 +136,6 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
     run.apply_live(s)
     handle.start()
     return run
-
-
-def runs_in() -> str:
-    """Where live runs train: ``process`` (default) or ``thread`` (``GAMO_RUNS_IN``)."""
-    return "thread" if os.environ.get("GAMO_RUNS_IN", "").strip().lower() == "thread" else "process"
 
 
 def stop_runs(runs: list[LiveRun] | None, wait: float = 2.0) -> None:

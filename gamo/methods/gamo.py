@@ -54,6 +54,7 @@ class Gamo(Method):
             self.D = Discriminator(self.feat_dim, self.n_classes, mc.hidden).to(device)
             self.opt_m = adam([("M", self.M.parameters(), tc.lr_m), ("D", self.D.parameters(), tc.lr_d)], tc.beta1)
         self._members_cache: torch.Tensor | None = None
+        self._rf_target: torch.Tensor | None = None     # D's targets for the M/D step, made once
         self._members_of: torch.Tensor | None = None
         self.minority_t = torch.as_tensor(self.minority, dtype=torch.long, device=device)
         gap = float(self.counts.max()) - self.counts[self.minority].astype(np.float64)
@@ -82,7 +83,7 @@ class Gamo(Method):
 
     def _real_fake(self, b: int) -> torch.Tensor:
         """D's targets for a real batch of b then a generated batch of b: b ones, b zeros."""
-        t = getattr(self, "_rf_target", None)
+        t = self._rf_target
         if t is None or len(t) != 2 * b:
             t = torch.cat([torch.ones(b, device=self.device), torch.zeros(b, device=self.device)])
             self._rf_target = t
