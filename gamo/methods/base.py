@@ -163,7 +163,7 @@ class Method:
         if self.family == "dense":
             self.x_train = self.x_train.reshape(len(self.x_train), -1)
             self.x_test = self.x_test.reshape(len(self.x_test), -1)
-        else:  # channels-last convolutions run about 1.5x faster on the CPU (bench/README.md)
+        else:  # channels-last convolutions run about 1.5x faster on the CPU (DESIGN.md)
             self.x_train = self.x_train.contiguous(memory_format=torch.channels_last)
             self.x_test = self.x_test.contiguous(memory_format=torch.channels_last)
         self.n = len(self.y_train)

@@ -108,8 +108,10 @@ class Gamo(Method):
             zs.append(torch.randn(b, self.latent, generator=self.gen, device=dev))
             ys.append(self.minority_t[torch.randint(len(self.minority), (b,), generator=self.gen, device=dev)])
         # G does not change between lines 10 and 14, so both batches come from one forward pass
+        # (the M/D batch frozen: G's backward only goes through its own batch)
         with torch.set_grad_enabled(train_g):
-            x_all, _ = self.G(torch.cat(zs), torch.cat(ys), members, need_weights=False)   # (b or 2b, d)
+            x_all, _ = self.G(torch.cat(zs), torch.cat(ys), members, need_weights=False,
+                              frozen=b if train_md and train_g else 0)               # (b or 2b, d)
 
         if train_md:
             idx = self._real_batch()
@@ -260,8 +262,11 @@ class UnconstrainedGenerator(torch.nn.Module):
             layers.append(torch.nn.Tanh())
         self.net = torch.nn.Sequential(*layers)
 
-    def forward(self, z, y, members=None, need_weights: bool = False):
-        return self.net(torch.cat([z, self.onehot(y).to(z.dtype)], dim=1)), None
+    def forward(self, z, y, members=None, need_weights: bool = False, frozen: int = 0):
+        x = self.net(torch.cat([z, self.onehot(y).to(z.dtype)], dim=1))
+        if frozen:   # the first rows detached, as ConvexGenerator does
+            x = torch.cat([x[:frozen].detach(), x[frozen:]])
+        return x, None
 
 
 class CGCN(GamoNoD):
