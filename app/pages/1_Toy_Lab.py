@@ -37,7 +37,10 @@ from gamo.errors import GamoError  # noqa: E402
 from gamo.runs import RunError  # noqa: E402
 
 REFRESH_S = 0.2          # the 2D view redraws 5 times a second while a run trains
-SIDE_REFRESH_S = 1.0     # the curves and the explanation once a second
+# the curves and the explanation every 3 s while a run trains (at once when it pauses): each
+# redraw is three Plotly charts drawn anew in the browser, which shares the CPU with training;
+# from 1 s to 3 s took the 2D view from 2.3 to 3.2 redraws/s on 2 cores (bench/toy_lab_speed.py)
+SIDE_REFRESH_S = 3.0
 RUNS_DIR = Path(os.environ.get("GAMO_RUNS_DIR", _ROOT / "runs"))
 LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
 SPEED_OPTIONS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 500]
