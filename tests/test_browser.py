@@ -118,16 +118,26 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             )
             assert page.locator('[data-testid="stException"]').count() == 0
 
-            # a person should see the picture: take it once paused (while a run trains,
-            # Streamlit re-creates the chart at each redraw, so a shot may catch it blank)
-            page.wait_for_selector('[class*="st-key-tl_fig_0_"] .js-plotly-plot .main-svg',
-                                   timeout=10_000)
+            # a person should see the picture: the 2D view is the live_plot component (an
+            # iframe whose chart is updated in place), drawn at least once per redraw seen
+            view = page.frame_locator('[class*="st-key-tl_fig_0_"] iframe')
+            view.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=10_000)
+            draws = page.evaluate("() => document.querySelector("
+                                  "'[class*=\"st-key-tl_fig_0_\"] iframe').contentWindow.gamoLivePlot.draws")
+            assert draws >= 2, draws          # updated while it trained, not drawn once
+            assert view.locator("g.scatterlayer g.trace.scatter").count() >= 3
             page.wait_for_timeout(1500)
             shot = tmp_path / "toy_lab.png"
             page.screenshot(path=str(shot))
             if not RECORD.exists() or os.environ.get("GAMO_RECORD_SCREENSHOT") == "1":
                 RECORD.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(shot, RECORD)
+
+            # clicking a generated point (the last trace) picks it: its convex parents are listed
+            view.locator("g.scatterlayer g.trace.scatter").last.locator(".points path").nth(2).click(force=True)
+            page.get_by_text("these are its heaviest parents").first.wait_for(timeout=15_000)
+            assert page.locator("table", has_text="parent (training row)").count() == 1
+            assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
     assert time.monotonic() - t_start < 60

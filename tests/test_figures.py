@@ -317,3 +317,21 @@ def test_periphery_stats_convex_combinations_are_inside() -> None:
     s = periphery_stats(gen, np.ones(200, int), real, np.ones(30, int))
     assert s[1]["fraction_inside"] == 1.0
     assert s[1]["mean_distance"] >= 0.0
+
+
+def test_live_plot_serves_its_page_with_plotly_js(tmp_path, monkeypatch):
+    """The live chart component's folder: index.html beside the plotly package's plotly.js."""
+    import plotly
+
+    from app.ui import live_plot
+
+    monkeypatch.setenv("GAMO_CACHE_DIR", str(tmp_path))
+    d = live_plot.served_dir()
+    assert d.parent == tmp_path
+    assert (d / "index.html").read_bytes() == (live_plot.FRONTEND / "index.html").read_bytes()
+    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert (d / "plotly.min.js").stat().st_size == js.stat().st_size
+    html = (d / "index.html").read_text()
+    assert '<script src="plotly.min.js">' in html and "Plotly.react" in html
+    assert live_plot.served_dir() == d                       # made once, then reused
+    assert len(list(tmp_path.iterdir())) == 1

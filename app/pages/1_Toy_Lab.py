@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import plotly.io as pio
 import streamlit as st
 from streamlit import config as _st_config
 
@@ -23,6 +24,7 @@ if str(_ROOT) not in sys.path:
 
 from app.ui import toylab as tl  # noqa: E402
 from app.ui.figures import generated_indices_from_selection  # noqa: E402
+from app.ui.live_plot import live_plot  # noqa: E402
 from app.ui.toylab_runs import (  # noqa: E402
     LiveRun,
     save_run,
@@ -359,7 +361,7 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
     fkey = (r.run_id, snap.step if snap else -1, sel, s.show_d, s.d_class, s.trails, height, labels)
     cached = ss.get(f"tl_figcache_{i}")
     if cached is not None and cached[0] == fkey:
-        fig = cached[1]
+        spec = cached[1]
     else:
         trails = tl.trail_positions(snaps) if s.trails else None
         title = f"{METHOD_LABELS[r.method]} — step {snap.step if snap else 0}"
@@ -368,9 +370,10 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
                           show_d=s.show_d, d_class=s.d_class, title=title, height=height,
                           uirevision=f"toy{i}{r.run_id}", real_image=r.real_image,
                           contour_labels=labels)
-        ss[f"tl_figcache_{i}"] = (fkey, fig)
-    st.plotly_chart(fig, key=f"tl_fig_{i}_{r.run_id}", on_select="rerun",
-                    selection_mode="points", config=tl.PLOTLY_CONFIG, theme=None)
+        spec = pio.to_json(fig, validate=False)
+        ss[f"tl_figcache_{i}"] = (fkey, spec)
+    # updated in place (Plotly.react) rather than st.plotly_chart's new chart at every redraw
+    live_plot(spec, key=f"tl_fig_{i}_{r.run_id}", config=tl.PLOTLY_CONFIG)
     gen = snap.generated if snap else None
     if gen is not None:
         m = len(gen.x)

@@ -1,4 +1,5 @@
-"""The app's building blocks (figures, Toy Lab settings, live runs); none of them calls Streamlit.
+"""The app's building blocks (figures, Toy Lab settings, live runs); none of them calls Streamlit
+except :mod:`app.ui.live_plot`, the live chart component.
 
 This package's own import is light (no torch), so the Home page can read :func:`runs_in`.
 """
