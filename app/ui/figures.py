@@ -80,6 +80,20 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha:.3f})"
 
 
+def _figure(layout: dict[str, Any], height: int | None, opt: Mapping[str, Any],
+            grid: str = "xy") -> go.Figure:
+    """A new figure with its whole layout given to the constructor, gridlines on the axes named
+    in ``grid``. (``update_layout`` on a new figure took about 18 ms here, the constructor with
+    ``_validate=False`` about 1 ms: a live page builds several figures a second.)"""
+    layout = dict(layout)
+    for ax in grid:
+        key = f"{ax}axis"
+        layout[key] = {**layout.get(key, {}), "showgrid": True, "gridcolor": "#eeeeee"}
+    if height is not None:
+        layout["height"] = int(height)
+    return go.Figure(layout=layout, **opt)
+
+
 def _range(r: Sequence[float], name: str) -> list[float]:
     lo, hi = (float(v) for v in r)
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
@@ -225,7 +239,20 @@ def toy_figure(
     colors = class_colors(max(K, 1))
     majority = int(np.argmax(np.bincount(y_real, minlength=K))) if len(y_real) else None
 
-    fig = go.Figure(**_opt)
+    layout: dict[str, Any] = dict(
+        xaxis=dict(range=xr, autorange=False, zeroline=False, title="x₁"),
+        yaxis=dict(range=yr, autorange=False, zeroline=False, title="x₂"),
+        uirevision=uirevision,
+        legend=dict(itemsizing="constant", font=dict(size=11)),
+        font=_FONT,
+        margin=_MARGIN,
+        plot_bgcolor="white",
+        clickmode="event+select",
+        dragmode="pan",
+    )
+    if title:
+        layout["title"] = dict(text=title, x=0.0, xanchor="left")
+    fig = _figure(layout, height, _opt)
 
     # M's decision regions and boundary
     if m_proba is not None:
@@ -518,22 +545,6 @@ def toy_figure(
             )
         )
 
-    fig.update_layout(
-        title=dict(text=title, x=0.0, xanchor="left") if title else None,
-        xaxis=dict(range=xr, autorange=False, zeroline=False, title="x₁"),
-        yaxis=dict(range=yr, autorange=False, zeroline=False, title="x₂"),
-        uirevision=uirevision,
-        legend=dict(itemsizing="constant", font=dict(size=11)),
-        font=_FONT,
-        margin=_MARGIN,
-        plot_bgcolor="white",
-        clickmode="event+select",
-        dragmode="pan",
-    )
-    if height is not None:
-        fig.update_layout(height=int(height))
-    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
-    fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
     return fig
 
 
@@ -623,7 +634,20 @@ def metric_curves(
     """
     _opt: dict[str, Any] = {} if validate else {"_validate": False}
     x = np.asarray(steps).reshape(-1)
-    fig = go.Figure(**_opt)
+    yaxis: dict[str, Any] = dict(title=y_title, zeroline=False)
+    if y_range is not None:
+        yaxis.update(range=_range(y_range, "y_range"), autorange=False)
+    fig = _figure(dict(
+        title=dict(text=title, x=0.0, xanchor="left"),
+        xaxis=dict(title=x_title, zeroline=False),
+        yaxis=yaxis,
+        uirevision=uirevision if uirevision is not None else title,
+        font=_FONT,
+        margin=_MARGIN,
+        hovermode="x unified",
+        legend=dict(font=dict(size=11)),
+        plot_bgcolor="white",
+    ), height, _opt)
     colors = dict(colors or {})
     for name, vals in series.items():
         v = np.asarray(vals, dtype=np.float64).reshape(-1)
@@ -644,24 +668,6 @@ def metric_curves(
                 hovertemplate=f"{name}: %{{y:.4f}}<br>{x_title} %{{x}}<extra></extra>",
             )
         )
-    yaxis: dict[str, Any] = dict(title=y_title, zeroline=False)
-    if y_range is not None:
-        yaxis.update(range=_range(y_range, "y_range"), autorange=False)
-    fig.update_layout(
-        title=dict(text=title, x=0.0, xanchor="left"),
-        xaxis=dict(title=x_title, zeroline=False),
-        yaxis=yaxis,
-        uirevision=uirevision if uirevision is not None else title,
-        font=_FONT,
-        margin=_MARGIN,
-        hovermode="x unified",
-        legend=dict(font=dict(size=11)),
-        plot_bgcolor="white",
-    )
-    if height is not None:
-        fig.update_layout(height=int(height))
-    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
-    fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
     return fig
 
 
