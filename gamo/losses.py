@@ -24,8 +24,10 @@ def classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: str, reduction:
     if kind == "ce":
         return F_.cross_entropy(logits, y, reduction=reduction)
     target = one_hot_like(logits, y)
-    per = ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1)
-    return per if reduction == "none" else per.mean()
+    if reduction == "none":
+        return ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1)
+    # the sum over classes, averaged over points, as one fused op (fewer ops per iteration)
+    return F_.mse_loss(torch.softmax(logits, dim=1), target, reduction="sum") / len(logits)
 
 
 def generator_vs_classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
@@ -33,7 +35,7 @@ def generator_vs_classifier_loss(logits: torch.Tensor, y: torch.Tensor, kind: st
     target = 1.0 - one_hot_like(logits, y)
     if kind == "ce":
         return -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-    return ((torch.softmax(logits, dim=1) - target) ** 2).sum(dim=1).mean()
+    return F_.mse_loss(torch.softmax(logits, dim=1), target, reduction="sum") / len(logits)
 
 
 def discriminator_loss(logit: torch.Tensor, real: bool | torch.Tensor, kind: str) -> torch.Tensor:
@@ -47,4 +49,4 @@ def discriminator_loss(logit: torch.Tensor, real: bool | torch.Tensor, kind: str
         target = torch.ones_like(logit) if real else torch.zeros_like(logit)
     if kind == "ce":
         return F_.binary_cross_entropy_with_logits(logit, target)
-    return ((torch.sigmoid(logit) - target) ** 2).mean()
+    return F_.mse_loss(torch.sigmoid(logit), target)

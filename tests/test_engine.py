@@ -452,6 +452,16 @@ def test_label_distributions_and_losses(tiny_cfg):
     assert float(classifier_loss(right, y, "ce")) == pytest.approx(0, abs=1e-6)
     logits = torch.randn(3, 3, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(classifier_loss(logits, y, "ce"), F_.cross_entropy(logits, y))
+    # LS on arbitrary logits: squared errors of the probabilities, summed over classes, averaged
+    # over points (eqs. 4-6)
+    p, t = torch.softmax(logits, dim=1), F_.one_hot(y, 3).float()
+    assert torch.allclose(classifier_loss(logits, y, "ls"), ((p - t) ** 2).sum(1).mean())
+    assert torch.allclose(classifier_loss(logits, y, "ls", reduction="none"), ((p - t) ** 2).sum(1))
+    assert torch.allclose(generator_vs_classifier_loss(logits, y, "ls"), ((p - (1 - t)) ** 2).sum(1).mean())
+    d = torch.randn(5, generator=torch.Generator().manual_seed(1))
+    real = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])
+    assert torch.allclose(discriminator_loss(d, True, "ls"), ((torch.sigmoid(d) - 1) ** 2).mean())
+    assert torch.allclose(discriminator_loss(d, real, "ls"), ((torch.sigmoid(d) - real) ** 2).mean())
     # G wants M to predict the ones' complement of the class: for K=2, the other class
     y2 = torch.tensor([0, 1])
     other = F_.one_hot(1 - y2, 2).float() * big
