@@ -38,7 +38,10 @@ from gamo.data import load_dataset  # noqa: E402
 from gamo.errors import GamoError  # noqa: E402
 from gamo.runs import RunError  # noqa: E402
 
-REFRESH_S = 0.2          # the 2D view redraws 5 times a second while a run trains
+# the 2D view redraws 4 times a second while a run trains (the target). Two pairs of
+# back-to-back runs of bench/toy_lab_speed.py, 0.25 s against 0.2 s: 156/157 against 127/125
+# iterations/s, 3.0/3.6 against 3.2/3.0 redraws/s, Pause 0.30/0.17 s against 0.61/0.49 s
+REFRESH_S = 0.25
 # the curves and the explanation every 3 s while a run trains (at once when it pauses): each
 # redraw is three Plotly charts drawn anew in the browser, which shares the CPU with training;
 # from 1 s to 3 s took the 2D view from 2.3 to 3.2 redraws/s on 2 cores (bench/toy_lab_speed.py)
