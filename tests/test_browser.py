@@ -126,6 +126,9 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
                                   "'[class*=\"st-key-tl_fig_0_\"] iframe').contentWindow.gamoLivePlot.draws")
             assert draws >= 2, draws          # updated while it trained, not drawn once
             assert view.locator("g.scatterlayer g.trace.scatter").count() >= 3
+            # the toolbar offers a PNG, and nothing that uploads the chart (Plotly Cloud)
+            assert view.locator('.modebar-btn[data-title="Download plot as a PNG"]').count() == 1
+            assert view.locator('.modebar-btn[data-title="Share chart..."]').count() == 0
             page.wait_for_timeout(1500)
             shot = tmp_path / "toy_lab.png"
             page.screenshot(path=str(shot))

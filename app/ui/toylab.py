@@ -53,7 +53,8 @@ TOP_PARENTS_SHOWN = 5
 PLOTLY_CONFIG: dict[str, Any] = {
     "displayModeBar": True,
     "displaylogo": False,
-    "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
+    # no "Share chart..." (it uploads the chart to Plotly Cloud): the lab keeps data on this machine
+    "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d", "sendChartToCloud"],
     "toImageButtonOptions": {"format": "png", "filename": "gamo_toy_lab", "scale": 2},
     "scrollZoom": False,
 }
