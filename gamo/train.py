@@ -6,6 +6,7 @@ tensors and are read only when a snapshot is made.
 """
 from __future__ import annotations
 
+import abc
 import threading
 import time
 import traceback
@@ -278,7 +279,7 @@ class RunStatus:
     error: str | None
 
 
-class HandleBase:
+class HandleBase(abc.ABC):
     """What every run handle shares (:class:`RunHandle`, :class:`gamo.worker.ProcessRunHandle`):
     the config with the step cap applied, the snapshot history under a lock, and the readings
     built on it. A subclass provides ``query``."""
@@ -291,8 +292,9 @@ class HandleBase:
         self._snaps: deque[Snapshot] = deque(maxlen=history)
         self.traceback: str | None = None
 
+    @abc.abstractmethod
     def query(self, fn: Callable[[Trainer], Any], timeout: float | None = 10.0) -> Any:
-        raise NotImplementedError
+        """``fn(trainer)`` run where the run trains, between two iterations; its result."""
 
     def step_count(self, timeout: float | None = 10.0) -> int:
         """Iterations done so far (may be ahead of ``latest.step`` between snapshots)."""
