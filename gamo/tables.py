@@ -108,6 +108,14 @@ def run_table(table: str, dataset: str, seeds: list[int], *, methods: list[str] 
 
 def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[str], seeds: list[int],
                 out: str | None) -> Path:
+    """Write the Markdown and CSV table of ``methods`` from the run store ``base``.
+
+    Every finished seed in the store counts, not only ``seeds``: a call that ran seed 2 alone
+    (or was interrupted) must not write over a table of seeds 0-2 with one of seed 2.
+    """
+    stored = {int(d.name.rsplit("-seed", 1)[1]) for m in methods for d in base.glob(f"{m}-seed*")
+              if d.name.rsplit("-seed", 1)[1].isdigit() and (d / "final.json").exists()}
+    seeds = sorted(set(seeds) | stored)
     rows, csv_rows = [], []
     machines: dict[str, int] = {}
     paper = PAPER.get((dataset, loss), {})

@@ -33,6 +33,12 @@ def test_bench_table_runs_skips_and_writes(tmp_path, capsys):
     assert "skip" in capsys.readouterr().err
     assert all(f.stat().st_mtime_ns == t for f, t in stamp.items())
 
+    # a call for seed 1 alone still writes the table over every finished seed in the store
+    one = args[:args.index("--seeds")] + ["--seeds", "1"] + args[args.index("--methods"):-1]
+    assert main(one) == 0
+    rows = {r["method"]: r for r in csv.DictReader(open(out.with_suffix(".csv")))}
+    assert rows["gamo"]["n_seeds"] == "2" and float(rows["gamo"]["acsa_mean"]) == pytest.approx(mean)
+
 
 def test_bench_rejects_a_dataset_outside_the_table(tmp_path, capsys):
     assert main(["bench", "table2", "--dataset", "digits", "--root", str(tmp_path)]) == 2
