@@ -225,8 +225,9 @@ class Method:
         return self.step_count / self.steps_per_epoch
 
     # ------------------------------------------------------------------ stepping
-    def step(self, players: set[str] | None = None) -> dict[str, torch.Tensor]:
-        """Advance one iteration; returns the losses (0-d tensors, not synced to the host).
+    def step(self, players: set[str] | None = None) -> dict[str, torch.Tensor | float]:
+        """Advance one iteration; returns the losses: 0-d tensors, not synced to the host (floats
+        from the NumPy kernel of :mod:`gamo.methods.dense_kernel`).
 
         ``players`` restricts a GAMO iteration to some of "M", "D", "G" (teaching mode).
         """
