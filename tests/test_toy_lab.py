@@ -70,6 +70,15 @@ def status(at: AppTest) -> list[dict]:
     return out
 
 
+def live_charts(at: AppTest) -> list[dict]:
+    """The figures of the page's in-place charts (app.ui.live_plot components), in page order."""
+    out = []
+    for el in at.get("component_instance"):
+        if el.proto.component_name.endswith("gamo_live_plot"):
+            out.append(json.loads(json.loads(el.proto.json_args)["spec"]))
+    return out
+
+
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -100,6 +109,10 @@ def test_step_advances_and_moves_points_then_reset_clears(app) -> None:
     no_exception(at)
     (s1,) = status(at)
     assert s1["step"] == 1 and s1["digest"] != s0["digest"]
+    # the 2D view and the curves beside it (losses, scores, G's points), each updated in place
+    titles = [(f["layout"].get("title") or {}).get("text", "") for f in live_charts(at)]
+    assert len(titles) == 4 and titles[0].endswith("step 1"), titles
+    assert "Losses" in titles[1] and len(live_charts(at)[1]["data"]) == 3   # M, D and G
     at.button(key="tl_step_G").click().run()
     (s2,) = status(at)
     assert s2["step"] == 2 and s2["digest"] != s1["digest"]

@@ -457,21 +457,20 @@ def _live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
         st.info(text)
         if snaps:
             series = tl.history_series(snaps, r.stats)
-            st.plotly_chart(tl.loss_chart(series), key="tl_losses", config=tl.PLOTLY_CONFIG,
-                            theme=None)
-            st.plotly_chart(tl.score_chart(series), key="tl_scores", config=tl.PLOTLY_CONFIG,
-                            theme=None)
+            # updated in place, like the 2D view (st.plotly_chart would mount new charts)
+            live_plot(tl.loss_chart(series), key="tl_losses", config=tl.PLOTLY_CONFIG)
+            live_plot(tl.score_chart(series), key="tl_scores", config=tl.PLOTLY_CONFIG)
             if np.isfinite(series["misclassified"]).any():
-                st.plotly_chart(tl.generated_chart(series, r.real_distance), key="tl_gen",
-                                config=tl.PLOTLY_CONFIG, theme=None)
+                live_plot(tl.generated_chart(series, r.real_distance), key="tl_gen",
+                          config=tl.PLOTLY_CONFIG)
         return
     a, b = st.columns([1.2, 1.0], gap="medium")
     with a:
         named = {METHOD_LABELS[rr.method]: tl.history_series(sn, rr.stats)
                  for rr, _, sn in views if sn}
         if named:
-            st.plotly_chart(tl.compare_chart(named, r.minority), key="tl_compare_chart",
-                            config=tl.PLOTLY_CONFIG, theme=None)
+            live_plot(tl.compare_chart(named, r.minority), key="tl_compare_chart",
+                      config=tl.PLOTLY_CONFIG)
     with b:
         st.info(
             "**Same data, same seed, two methods.** This is the paper's Figure 1 on screen. "
