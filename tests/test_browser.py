@@ -109,6 +109,14 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             assert now["digest"] != before["digest"], "the generated points did not move"
             assert now["state"] == "running"
             assert page.locator('[data-testid="stException"]').count() == 0
+            # while it trains, the chart's legend is a static copy (Plotly's own is not redrawn)
+            view = page.frame_locator('[class*="st-key-tl_fig_0_"] iframe')
+            copy = view.locator("#legend-copy")
+            copy.locator("g.legend").wait_for(state="attached", timeout=10_000)
+            assert copy.evaluate("c => getComputedStyle(c).display") == "block"
+            assert copy.evaluate("c => c.querySelector('g.legend').getBoundingClientRect().width") > 100
+            assert "D(x | class 1)" in copy.evaluate("c => c.textContent")
+            assert view.locator(".js-plotly-plot g.legend").count() == 0
 
             page.wait_for_timeout(1500)
             page.locator(".st-key-tl_pause button").click()
@@ -120,8 +128,10 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
 
             # a person should see the picture: the 2D view is the live_plot component (an
             # iframe whose chart is updated in place), drawn at least once per redraw seen
-            view = page.frame_locator('[class*="st-key-tl_fig_0_"] iframe')
             view.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=10_000)
+            # paused: Plotly's own (clickable) legend is back and the copy is gone
+            view.locator(".js-plotly-plot g.legend").first.wait_for(timeout=10_000)
+            assert copy.evaluate("c => getComputedStyle(c).display") == "none"
             draws = page.evaluate("() => document.querySelector("
                                   "'[class*=\"st-key-tl_fig_0_\"] iframe').contentWindow.gamoLivePlot.draws")
             assert draws >= 2, draws          # updated while it trained, not drawn once
