@@ -7,6 +7,11 @@ updates it with ``Plotly.react``, which redraws only what changed; a figure that
 the previous one is still being drawn replaces any older one waiting, so a busy browser skips
 frames instead of falling behind. A zoom survives redraws too.
 
+A figure whose layout says ``showlegend: false`` keeps the plot area of the last figure drawn
+with a legend, and shows a static copy of that legend in its place (the Toy Lab's view while a
+run trains: Plotly redraws its legend at every update); the first figure, if it has none yet, is
+drawn with its legend so that there is one to copy.
+
 The frontend loads ``plotly.min.js`` shipped inside the ``plotly`` Python package (the same
 plotly.js version the figures are built for); it is copied once, beside ``index.html``, into a
 per-user cache folder that the component serves.
