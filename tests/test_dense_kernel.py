@@ -45,6 +45,7 @@ def _assert_close(a, b, atol=1e-5):
         np.testing.assert_allclose(sa[k], sb[k], atol=atol, rtol=1e-5, err_msg=k)
 
 
+@pytest.mark.filterwarnings("error")      # no overflow or invalid-value warnings from NumPy
 @pytest.mark.parametrize("data_kw", [TWO, THREE], ids=["2-classes", "3-classes"])
 @pytest.mark.parametrize("loss", ["ls", "ce"])
 @pytest.mark.parametrize("method", ["gamo", "gamo_no_d"])

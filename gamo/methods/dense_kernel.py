@@ -158,7 +158,9 @@ def _softmax(a: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-a))
+    """The logistic function, without overflow for large negative inputs (1/(1+exp(-a)) would)."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0, e) / (1.0 + e)
 
 
 def _softmax_back(p: np.ndarray, dp: np.ndarray) -> np.ndarray:
