@@ -46,8 +46,9 @@ from gamo.runs import RunError  # noqa: E402
 # 1.09/0.75/0.67 s (more fragment runs queue up in front of a click)
 REFRESH_S = 0.2
 # the curves and the explanation every 3 s while a run trains (at once when it pauses): each
-# redraw is three Plotly charts drawn anew in the browser, which shares the CPU with training;
-# from 1 s to 3 s took the 2D view from 2.3 to 3.2 redraws/s on 2 cores (bench/toy_lab_speed.py)
+# redraw updates three Plotly charts in the browser, which shares the CPU with training; from
+# 1 s to 3 s took the 2D view from 2.3 to 3.2 redraws/s on 2 cores (bench/toy_lab_speed.py,
+# when the curves were still new st.plotly_chart charts at every redraw)
 SIDE_REFRESH_S = 3.0
 RUNS_DIR = Path(os.environ.get("GAMO_RUNS_DIR", _ROOT / "runs"))
 LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
