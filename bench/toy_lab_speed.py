@@ -445,8 +445,8 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str,
         "* A full 2D GAMO iteration runs through `gamo.methods.dense_kernel` (NumPy, the same "
         "draws, forward passes, backward passes and Adam update as the torch path, checked by "
         "`tests/test_dense_kernel.py`): through torch it was ~250 tiny operations at 5-10 us "
-        "of dispatch each. Engine alone it took the loop from 214 to 655-838 iterations/s "
-        "(1 thread), and the app from 147 to 305-361 iterations/s.",
+        "of dispatch each. Engine alone it took the loop from 214 to 557-922 iterations/s "
+        "(1 thread), and the app from 147 to 305-417 iterations/s.",
         "* Streamlit 1.67 remounts a `st.plotly_chart` whose figure changed: every redraw would "
         "be a full `Plotly.newPlot` (about 140 ms for this figure in headless Chromium, against "
         "70 ms for `Plotly.react` on the mounted chart). The 2D view is therefore the "
