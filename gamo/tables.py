@@ -154,7 +154,8 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
     header = ["method", "ACSA (ours)", "GM (ours)", "ACSA (paper)", "GM (paper)", "seeds finished"]
     lines = [f"# {table.capitalize()}: {dataset}, {loss.upper()} loss, mean ± std over finished seeds", "",
              f"- command: `python -m gamo bench {table} --dataset {dataset} --loss {loss} --seeds {' '.join(map(str, seeds))}`",
-             f"- runs stored under `{base}`; the paper's column for digits is its MNIST (flattened) column",
+             f"- runs stored under `{base}`"
+             + ("; the paper's column for digits is its MNIST (flattened) column" if dataset == "digits" else ""),
              "- finished runs by device: " + ("; ".join(f"{k}: {v}" for k, v in sorted(machines.items())) or "none"),
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

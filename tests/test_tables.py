@@ -25,6 +25,7 @@ def test_bench_table_runs_skips_and_writes(tmp_path, capsys):
     assert float(rows["gamo"]["acsa_mean"]) == pytest.approx(mean)
     md = out.with_suffix(".md").read_text()
     assert "| GAMO |" in md and "0.91" in md
+    assert "its MNIST (flattened) column" in md        # what the paper's column is, for digits
     capsys.readouterr()
 
     # a second call skips the finished runs (their files are untouched)
@@ -90,3 +91,11 @@ def test_parallel_table_runner_fills_cells_and_stops_at_its_deadline(tmp_path, c
     assert json.loads((run3 / "status.json").read_text())["state"] == "stopped"
     assert (run3 / "checkpoint.pt").exists() and not (run3 / "final.json").exists()
     assert "interrupted: interrupting 1 cells" in capsys.readouterr().out
+
+
+def test_table_header_of_another_dataset_has_no_digits_note(tmp_path):
+    from gamo.tables import ROWS, write_table
+
+    md = write_table("table1", "fashion-mnist", "ls", tmp_path, list(ROWS), [0], str(tmp_path / "t")).read_text()
+    assert "fashion-mnist" in md and "| GAMO |" in md
+    assert "MNIST (flattened)" not in md
