@@ -109,3 +109,18 @@ def test_kernel_is_only_used_where_eligible(tiny_cfg, fake_images, one_thread):
     assert not eligible(blocked)
     blocked.step()
     assert blocked._kernel is False
+
+
+def test_kernel_adam_with_parameters_at_different_step_counts(tiny_cfg, one_thread):
+    # Adam's bias correction is per parameter: a state loaded from elsewhere may have parameters
+    # of one group at different step counts; the kernel then corrects each one on its own
+    k, t = _pair(tiny_cfg, "gamo", "ls", THREE)
+    for m in (k, t):
+        m.step()
+        for i, q in enumerate(m.G.parameters()):
+            m.opt_g.state[q]["step"].fill_(1.0 + (i % 3))
+        m.opt_g._lists = None
+        m.step()
+        m.step()
+    assert isinstance(k._kernel, DenseKernel)
+    _assert_close(k, t)

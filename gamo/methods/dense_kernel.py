@@ -5,11 +5,12 @@ operations. Through torch each costs 5-10 us of dispatch and autograd bookkeepin
 its arithmetic, so the loop ran at about 200 iterations/s. This kernel computes the same
 iteration -- the same random draws from the method's generator, in the same order, the same
 forward passes, the hand-written backward passes of the same networks, and the same Adam update
--- with NumPy calls of about 1 us each.
+-- with NumPy calls of a few us each (2.6-4.3x the iterations per second on the Toy Lab's
+networks, ``bench/results/toy_lab_speed.md``).
 
 It owns no state. The torch parameters, and the optimizers' ``exp_avg`` / ``exp_avg_sq`` /
 ``step`` tensors, are re-pointed at views of one flat NumPy buffer per parameter group
-(:func:`_pack`), and the kernel updates those buffers in place. So the torch modules always see
+(:class:`_Group`), and the kernel updates those buffers in place. So the torch modules always see
 the current weights: snapshots, checkpoints, generation, teaching-mode steps of one player (which
 go through torch) and resuming need nothing from the kernel, and a torch step and a kernel step
 can follow each other in any order.
@@ -17,7 +18,9 @@ can follow each other in any order.
 :meth:`Gamo._step_phase` uses the kernel when :func:`eligible` says so: a full iteration (all
 players) on the CPU, dense family, convex generator using the dense product (``N * d`` below
 :attr:`ConvexGenerator.BLOCKED_MIN_WORK`, e.g. the 2D toys), LS or CE loss. Results agree with the
-torch path to float32 rounding (``tests/test_dense_kernel.py`` follows both for many steps).
+torch path to float32 rounding (``tests/test_dense_kernel.py`` follows both step by step); over
+hundreds of steps a GAN's dynamics amplify those last bits, so runs are not bit-identical to the
+torch path's.
 """
 from __future__ import annotations
 
