@@ -117,6 +117,10 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             assert copy.evaluate("c => c.querySelector('g.legend').getBoundingClientRect().width") > 100
             assert "D(x | class 1)" in copy.evaluate("c => c.textContent")
             assert view.locator(".js-plotly-plot g.legend").count() == 0
+            # the 2D view is the live_plot component: one chart updated in place while it trains
+            draws = page.evaluate("() => document.querySelector("
+                                  "'[class*=\"st-key-tl_fig_0_\"] iframe').contentWindow.gamoLivePlot.draws")
+            assert draws >= 2, draws          # updated while it trained, not drawn once
 
             page.wait_for_timeout(1500)
             page.locator(".st-key-tl_pause button").click()
@@ -126,15 +130,11 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             )
             assert page.locator('[data-testid="stException"]').count() == 0
 
-            # a person should see the picture: the 2D view is the live_plot component (an
-            # iframe whose chart is updated in place), drawn at least once per redraw seen
+            # a person should see the picture
             view.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=10_000)
             # paused: Plotly's own (clickable) legend is back and the copy is gone
             view.locator(".js-plotly-plot g.legend").first.wait_for(timeout=10_000)
             assert copy.evaluate("c => getComputedStyle(c).display") == "none"
-            draws = page.evaluate("() => document.querySelector("
-                                  "'[class*=\"st-key-tl_fig_0_\"] iframe').contentWindow.gamoLivePlot.draws")
-            assert draws >= 2, draws          # updated while it trained, not drawn once
             assert view.locator("g.scatterlayer g.trace.scatter").count() >= 3
             # the toolbar offers a PNG, and nothing that uploads the chart (Plotly Cloud)
             assert view.locator('.modebar-btn[data-title="Download plot as a PNG"]').count() == 1
