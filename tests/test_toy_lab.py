@@ -567,6 +567,72 @@ def test_real_points_image_places_points_on_the_axes() -> None:
     assert im.source == uri and im.layer == "below" and (im.x, im.y, im.sizex) == (-3, 4, 7)
 
 
+
+def _png(uri: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGBA"))
+
+
+def test_trails_image_paints_the_paths_where_they_are() -> None:
+    # one class-1 point walking along y = 5 from x = 1 to x = 9 in 4 snapshots, on a 100 x 100
+    # canvas over [0, 10] x [0, 10]; a class-2 point standing still at (5, 1)
+    tr = np.zeros((5, 2, 2))
+    tr[:, 0, 0], tr[:, 0, 1] = [1, 3, 5, 7, 9], 5
+    tr[:, 1] = [5, 1]
+    uri, xr, yr = tl.trails_image(tr, np.array([1, 2]), (0, 10), (0, 10), n_classes=3, size=(100, 100))
+    img = _png(uri)
+    # the image covers only what was painted, placed on the axes accordingly
+    assert xr[0] == pytest.approx(1, abs=0.5) and xr[1] == pytest.approx(9, abs=0.5)
+    assert yr[0] == pytest.approx(1, abs=0.5) and yr[1] == pytest.approx(5, abs=0.5)
+    h, w = img.shape[:2]
+
+    def at(x: float, y: float) -> np.ndarray:      # the pixel under data point (x, y)
+        col = int((x - xr[0]) / (xr[1] - xr[0]) * w)
+        row = int((yr[1] - y) / (yr[1] - yr[0]) * h)
+        return img[min(max(row, 0), h - 1), min(max(col, 0), w - 1)].astype(int)
+
+    c1 = tuple(int(tl.class_colors(3)[1][i:i + 2], 16) for i in (1, 3, 5))
+    c2 = tuple(int(tl.class_colors(3)[2][i:i + 2], 16) for i in (1, 3, 5))
+    old, new = at(2, 5), at(8, 5)                   # the oldest and the newest segment
+    assert old[3] > 0 and new[3] > old[3]           # older = fainter
+    assert np.abs(new[:3] - np.array(c1)).max() <= 3
+    assert np.abs(at(5, 1)[:3] - np.array(c2)).max() <= 3 and at(5, 1)[3] > 0
+    assert at(5, 3)[3] == 0                          # between the two: nothing
+    # nothing to draw: a single position, labels that do not match, or only non-finite points
+    assert tl.trails_image(tr[:1], np.array([1, 2]), (0, 10), (0, 10), n_classes=3) is None
+    assert tl.trails_image(tr, np.array([1]), (0, 10), (0, 10), n_classes=3) is None
+    assert tl.trails_image(np.full((3, 1, 2), np.nan), np.array([1]), (0, 10), (0, 10), n_classes=2) is None
+    # a NaN position breaks a path, the rest is still drawn
+    tr[2, 0] = np.nan
+    uri, xr, yr = tl.trails_image(tr, np.array([1, 2]), (0, 10), (0, 10), n_classes=3, size=(100, 100))
+    assert _png(uri)[..., 3].max() > 0
+
+
+def test_toy_view_draws_trails_as_an_image_when_asked() -> None:
+    x, y = _toy_data()
+    snaps = [_snap(10, [[0, 0], [1, 1]]), _snap(20, [[0.5, 0], [1, 1.5]]), _snap(30, [[1, 0], [1, 2]])]
+    tr = tl.trail_positions(snaps)
+    real = tl.real_points_image(x, y, (-3, 4), (-3, 4), size=(70, 70))
+    kw = dict(hulls=tl.minority_hulls(x, y), x_range=(-3, 4), y_range=(-3, 4), trails=tr,
+              real_image=real)
+    vec = tl.toy_view(snaps[-1], x, y, **kw)
+    paths = [t for t in vec.data if t.legendgroup == "trails"]
+    assert paths and sum(len(t.x) for t in paths) > 4 and len(vec.layout.images) == 1
+    img = tl.toy_view(snaps[-1], x, y, trails_as_image=True, image_size=(70, 70), **kw)
+    paths = [t for t in img.data if t.legendgroup == "trails"]
+    assert len(paths) == 1 and list(paths[0].x) == [None]      # the legend entry only
+    real_im, trail_im = img.layout.images                        # the trails above the real points
+    assert real_im.source == real and trail_im.source.startswith("data:image/png")
+    assert trail_im.layer == "below" and -3 <= trail_im.x < trail_im.x + trail_im.sizex <= 4
+    # the other layers do not change
+    rest = lambda f: [(t.type, t.name) for t in f.data if t.legendgroup != "trails"]  # noqa: E731
+    assert rest(img) == rest(vec)
+
 def test_contour_labels_can_be_dropped_while_training() -> None:
     x, y = _toy_data()
     snap = _snap(0, [[1, 1]], grid=True)

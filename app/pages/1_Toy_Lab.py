@@ -382,10 +382,12 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
                           x_range=r.x_range, y_range=r.y_range, trails=trails, selected=sel,
                           show_d=s.show_d, d_class=s.d_class, title=title, height=height,
                           uirevision=f"toy{i}{r.run_id}", real_image=r.real_image,
-                          contour_labels=labels)
+                          contour_labels=labels, trails_as_image=not labels,
+                          image_size=r.image_size)
         if not labels:
             # Plotly redraws its legend at every update: while training the chart shows a
-            # static copy of it instead (app.ui.live_plot)
+            # static copy of it instead (app.ui.live_plot); the trails are one image then
+            # (a few hundred SVG paths and dots were half of a browser redraw)
             fig.layout.showlegend = False
         spec = pio.to_json(fig, validate=False)
         ss[f"tl_figcache_{i}"] = (fkey, spec)

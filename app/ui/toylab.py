@@ -33,7 +33,7 @@ __all__ = [
     "TOY_NAMES", "STEP_CAP", "N_TEST_PER_CLASS", "TRAIL_LENGTH", "PLOTLY_CONFIG", "ToySettings",
     "DEFAULTS", "parse_counts", "settings_from_query", "settings_to_query", "class_counts",
     "profile_for", "build_config", "reset_key", "method_players", "axis_ranges",
-    "minority_hulls", "trail_positions", "generated_stats", "history_series", "toy_view",
+    "minority_hulls", "real_points_image", "trails_image", "trail_positions", "generated_stats", "history_series", "toy_view",
     "loss_chart", "score_chart", "generated_chart", "compare_chart", "generated_table",
     "points_digest", "explain", "last_mover",
 ]
@@ -375,9 +375,6 @@ def real_points_image(
     :func:`toy_view`'s ``real_image``). Colours and marker size match
     :func:`app.ui.figures.toy_figure`'s real points; classes are painted in label order.
     """
-    import base64
-    import io
-
     from PIL import Image
 
     x = np.asarray(x, dtype=np.float64).reshape(-1, 2)
@@ -413,9 +410,99 @@ def real_points_image(
     straight = np.where(alpha[:, None] > 0, rgb / np.maximum(alpha[:, None], 1e-9), 0.0)
     img = np.concatenate([straight, 255.0 * alpha[:, None]], axis=1)
     img = np.clip(np.round(img), 0, 255).astype(np.uint8).reshape(h, w, 4)
+    return _png_uri(Image.fromarray(img, "RGBA"))
+
+
+def _png_uri(img: Any, compress_level: int = 6) -> str:
+    import base64
+    import io
+
     buf = io.BytesIO()
-    Image.fromarray(img, "RGBA").save(buf, format="PNG", optimize=False)
+    img.save(buf, format="PNG", optimize=False, compress_level=compress_level)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def trails_image(
+    trails: np.ndarray,
+    gen_y: np.ndarray,
+    x_range: Sequence[float],
+    y_range: Sequence[float],
+    *,
+    n_classes: int,
+    size: tuple[int, int] = (760, 420),
+    supersample: int = 2,
+) -> tuple[str, tuple[float, float], tuple[float, float]] | None:
+    """The generated points' trails drawn into a transparent PNG, or None if nothing shows.
+
+    Returns the image as a ``data:`` URI and the x and y ranges it covers (the painted part of
+    a ``size`` pixel canvas over ``x_range`` x ``y_range``, cut to what was painted).
+
+    ``trails`` is (T, m, 2) from :func:`trail_positions`, ``gen_y`` the m points' classes. What
+    :func:`app.ui.figures.toy_figure` draws as SVG traces (segments in up to three age bands,
+    older = fainter, and a dot at each past position), painted here with the same colours,
+    line width (1.5 px) and dot size (3 px); a dot takes its band's opacity. The page uses it
+    while a run trains: the trails are a few hundred SVG paths and markers, which were about
+    half of a browser redraw (~40 of ~80 ms for the default view in headless Chromium), and
+    one image costs next to nothing. Each band is drawn ``supersample`` times larger and
+    reduced (anti-aliasing), on a layer cut to its bounding box, and composited in age order.
+    """
+    from PIL import Image, ImageDraw
+
+    tr = np.asarray(trails, dtype=np.float64)
+    g = np.asarray(gen_y).reshape(-1).astype(int)
+    if tr.ndim != 3 or tr.shape[0] < 2 or tr.shape[1] == 0 or tr.shape[1] != len(g):
+        return None
+    T = tr.shape[0]
+    w, h = int(size[0]), int(size[1])
+    k = int(supersample)
+    (x0, x1), (y0, y1) = (float(v) for v in x_range), (float(v) for v in y_range)
+    px = (tr[..., 0] - x0) / (x1 - x0) * w * k          # (T, m), supersampled pixels
+    py = (y1 - tr[..., 1]) / (y1 - y0) * h * k
+    finite = np.isfinite(px) & np.isfinite(py)
+    colors = class_colors(max(int(n_classes), int(g.max()) + 1))
+    lw, rad = max(1, round(1.5 * k)), 1.5 * k
+    pad = int(np.ceil(max(lw, 2 * rad))) + k
+    out = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    for c in np.unique(g):
+        idx = np.flatnonzero(g == c)
+        rgb = tuple(int(colors[int(c)][i:i + 2], 16) for i in (1, 3, 5))
+        for band in np.array_split(np.arange(T - 1), min(3, T - 1)):
+            alpha = int(round(255 * (0.15 + 0.6 * (band[-1] + 1) / (T - 1))))
+            rows = np.concatenate([band, band + 1])
+            ok = finite[np.ix_(rows, idx)]
+            if not ok.any():
+                continue
+            bx, by = px[np.ix_(rows, idx)][ok], py[np.ix_(rows, idx)][ok]
+            # the band's bounding box on the (supersampled) canvas, in whole output pixels
+            lo_x = max(0, int(np.floor((bx.min() - pad) / k)))
+            hi_x = min(w, int(np.ceil((bx.max() + pad) / k)))
+            lo_y = max(0, int(np.floor((by.min() - pad) / k)))
+            hi_y = min(h, int(np.ceil((by.max() + pad) / k)))
+            if hi_x <= lo_x or hi_y <= lo_y:
+                continue
+            ox, oy = lo_x * k, lo_y * k
+            # the band's coverage (alpha only: one colour per band), reduced, then coloured
+            mask = Image.new("L", ((hi_x - lo_x) * k, (hi_y - lo_y) * k), 0)
+            draw = ImageDraw.Draw(mask)
+            for a in band:
+                for j in idx:
+                    if finite[a, j] and finite[a + 1, j]:
+                        draw.line([(px[a, j] - ox, py[a, j] - oy), (px[a + 1, j] - ox, py[a + 1, j] - oy)],
+                                  fill=alpha, width=lw)
+                    if finite[a, j]:
+                        cx, cy = px[a, j] - ox, py[a, j] - oy
+                        draw.ellipse([cx - rad, cy - rad, cx + rad, cy + rad], fill=alpha)
+            layer = Image.new("RGBA", (hi_x - lo_x, hi_y - lo_y), rgb + (0,))
+            layer.putalpha(mask.reduce(k) if k > 1 else mask)
+            out.alpha_composite(layer, dest=(lo_x, lo_y))
+    box = out.getbbox()
+    if box is None:
+        return None
+    # only the painted box is encoded (most of the view is empty), placed where it belongs
+    bx0, by0, bx1, by1 = box
+    sx, sy = (x1 - x0) / w, (y1 - y0) / h
+    return (_png_uri(out.crop(box), compress_level=1),
+            (x0 + bx0 * sx, x0 + bx1 * sx), (y1 - by1 * sy, y1 - by0 * sy))
 
 
 def trail_positions(snaps: Sequence[Snapshot], n: int = TRAIL_LENGTH) -> np.ndarray | None:
@@ -542,6 +629,8 @@ def toy_view(
     real_gl: bool = True,
     real_image: str | None = None,
     contour_labels: bool = True,
+    trails_as_image: bool = False,
+    image_size: tuple[int, int] = (760, 420),
 ) -> go.Figure:
     """The main 2D view of one run at one snapshot (see :func:`app.ui.figures.toy_figure`).
 
@@ -552,6 +641,9 @@ def toy_view(
     instead (legend entries kept, no hover on real points), which is cheaper still.
     ``contour_labels=False`` drops the numbers on D's contours (placing them is a large part
     of a browser redraw; the page drops them only while a run trains).
+    ``trails_as_image=True`` paints the trails into one image of ``image_size`` pixels
+    (:func:`trails_image`) placed above the real points instead of SVG traces (the page does
+    so while a run trains; a legend entry is kept).
     """
     n_classes = int(np.max(y_train)) + 1
     kw: dict[str, Any] = {}
@@ -560,10 +652,15 @@ def toy_view(
         kw.update(xs=snap.grid.xs, ys=snap.grid.ys, m_proba=snap.grid.m_proba)
         if show_d and snap.grid.d_real is not None and d_class is not None:
             kw.update(d_real=snap.grid.d_real, d_class=int(min(d_class, snap.grid.d_real.shape[-1] - 1)))
+    trail_uri = None
     if gen is not None:
         kw.update(gen_x=np.asarray(gen.x)[:, :2], gen_y=gen.y)
         if trails is not None and trails.shape[1] == len(gen.x):
-            kw.update(trails=trails)
+            if trails_as_image:
+                trail_uri = trails_image(trails, gen.y, x_range, y_range, n_classes=n_classes,
+                                         size=image_size)
+            else:
+                kw.update(trails=trails)
         if selected is not None and 0 <= selected < len(gen.x):
             kw.update(selected=int(selected))
             if gen.parent_idx is not None:
@@ -578,6 +675,12 @@ def toy_view(
         _add_parent_hover(fig, gen)
     if real_image is not None:
         _real_as_image(fig, real_image, x_range, y_range)
+    if trail_uri is not None:
+        # an empty trace keeps the legend entry; the image goes above the real points
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color="#777777", width=1.5),
+                                 name="recent path (older = fainter)", legendgroup="trails",
+                                 hoverinfo="skip"))
+        _add_image(fig, *trail_uri)
     if not contour_labels:
         for tr in fig.data:
             if tr.type == "contour" and str(tr.name or "").startswith("D("):
@@ -595,10 +698,16 @@ def _real_as_image(fig: go.Figure, uri: str, x_range: Sequence[float],
     for tr in fig.data:
         if str(tr.legendgroup or "").startswith("real"):
             tr.x, tr.y, tr.hoverinfo = [None], [None], "skip"
+    _add_image(fig, uri, x_range, y_range)
+
+
+def _add_image(fig: go.Figure, uri: str, x_range: Sequence[float], y_range: Sequence[float]) -> None:
+    """Stretch an image over the axes' ranges, below the traces and above earlier images."""
     (x0, x1), (y0, y1) = x_range, y_range
-    fig.layout.images = [dict(source=uri, xref="x", yref="y", x=float(x0), y=float(y1),
-                              sizex=float(x1) - float(x0), sizey=float(y1) - float(y0),
-                              sizing="stretch", layer="below", xanchor="left", yanchor="top")]
+    fig.layout.images = list(fig.layout.images) + [
+        dict(source=uri, xref="x", yref="y", x=float(x0), y=float(y1),
+             sizex=float(x1) - float(x0), sizey=float(y1) - float(y0),
+             sizing="stretch", layer="below", xanchor="left", yanchor="top")]
 
 
 def _add_parent_hover(fig: go.Figure, gen: Generated) -> None:

@@ -69,6 +69,7 @@ class LiveRun:
     y_range: tuple[float, float]
     real_distance: float
     real_image: str | None = None                               # the real points, drawn once
+    image_size: tuple[int, int] = (760, 420)                    # its pixels (trails images too)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     applied: dict[str, float] = field(default_factory=dict)     # live settings in force
     events: list[dict[str, Any]] = field(default_factory=list)  # live changes, for the record
@@ -121,8 +122,9 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
                    image_size: tuple[int, int] = (760, 420)) -> LiveRun:
     """Start a RunHandle on ``data`` (paused: the first snapshot is still made).
 
-    ``image_size`` is the pixel size of the real points' image, about the plot area's size
-    (markers keep their size when the image is not stretched much).
+    ``image_size`` is the pixel size of the real points' image (and of the trails' image while
+    the run trains), about the plot area's size (markers keep their size when the image is not
+    stretched much).
     """
     kind = ProcessRunHandle if runs_in() == "process" else RunHandle
     handle = kind(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
@@ -131,6 +133,7 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
     run = LiveRun(handle=handle, cfg=cfg, method=cfg.train.method, data=data, hulls=hulls,
                   x_range=xr, y_range=yr,
                   real_distance=real_hull_distance(data.x_train, data.y_train, hulls),
+                  image_size=image_size,
                   real_image=real_points_image(data.x_train, data.y_train, xr, yr,
                                                n_classes=data.n_classes, size=image_size))
     run.apply_live(s)
