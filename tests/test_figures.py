@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
 from app.ui.figures import (  # noqa: E402
     class_colors,
     confusion_figure,
+    figure_json,
     generated_indices_from_selection,
     metric_curves,
     recall_bars,
@@ -41,6 +42,41 @@ def toy() -> dict:
     w = rng.dirichlet(np.ones(12), size=5)
     gen = w @ minr  # (5, 2) convex combinations
     return dict(x=x, y=y, xs=xs, ys=ys, m_proba=m_proba, minr=minr, gen=gen)
+
+
+def _decoded(o):
+    """A figure's JSON with plotly.js typed arrays ({dtype, bdata, shape}) read back as lists."""
+    import base64
+
+    if isinstance(o, dict):
+        if set(o) >= {"dtype", "bdata"}:
+            a = np.frombuffer(base64.b64decode(o["bdata"]), dtype=np.dtype(o["dtype"]))
+            if "shape" in o:
+                a = a.reshape([int(s) for s in o["shape"].split(",")])
+            return a.tolist()
+        return {k: _decoded(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_decoded(v) for v in o]
+    return o
+
+
+def _same(a, b, path: str) -> None:
+    """Equal JSON values, numbers to float32 precision (NaN equals NaN and null)."""
+    num = (int, float)
+    if (a is None or isinstance(a, num)) and (b is None or isinstance(b, num)) and not \
+            isinstance(a, bool) and not isinstance(b, bool):
+        fa, fb = (float("nan") if v is None else float(v) for v in (a, b))
+        assert (np.isnan(fa) and np.isnan(fb)) or np.isclose(fa, fb, rtol=1e-6, atol=1e-7), path
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), f"{path}: {sorted(set(a) ^ set(b))}"
+        for k in a:
+            _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b)):
+            _same(u, v, f"{path}[{i}]")
+    else:
+        assert a == b, path
 
 
 def _by_meta(fig: go.Figure, meta: str) -> list:
@@ -335,3 +371,49 @@ def test_live_plot_serves_its_page_with_plotly_js(tmp_path, monkeypatch):
     assert '<script src="plotly.min.js">' in html and "Plotly.react" in html
     assert live_plot.served_dir() == d                       # made once, then reused
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_figure_json_matches_plotly_encoding(toy: dict) -> None:
+    """The live page encodes the toy figure's plain dicts itself; plotly.js must read the same
+    figure as from Plotly's own go.Figure -> to_json."""
+    import json
+
+    import plotly.io as pio
+
+    rng = np.random.default_rng(1)
+    trails = rng.normal(2.5, 0.3, size=(4, 5, 2))
+    kw = dict(xs=toy["xs"], ys=toy["ys"], m_proba=toy["m_proba"], d_real=toy["m_proba"], d_class=1,
+              hulls={1: convex_hull(toy["minr"])}, gen_x=toy["gen"], gen_y=np.ones(5, np.int64),
+              trails=trails, selected=2, parents_x=toy["minr"][:3], parents_w=np.array([0.5, 0.3, 0.2]),
+              x_range=X_RANGE, y_range=Y_RANGE, title="t")
+    spec = toy_figure(toy["x"], toy["y"], as_dict=True, **kw)
+    assert isinstance(spec, dict) and {t["type"] for t in spec["data"]} == {"heatmap", "contour", "scatter"}
+    ours = _decoded(json.loads(figure_json(spec)))
+    theirs = _decoded(json.loads(pio.to_json(toy_figure(toy["x"], toy["y"], **kw))))
+    _same(ours["data"], theirs["data"], "data")
+    for key in ("xaxis", "yaxis", "uirevision", "height", "title", "legend"):
+        _same(ours["layout"][key], theirs["layout"][key], key)
+    # int64 arrays get plotly.js's smaller integer types; NaN outside arrays becomes null
+    out = json.loads(figure_json({"data": [{"type": "scatter", "customdata": np.arange(3, dtype=np.int64),
+                                            "x": [1.0, float("nan")], "y": np.array([1.0, np.nan])}]}))
+    tr = out["data"][0]
+    assert tr["customdata"]["dtype"] == "i1" and _decoded(tr["customdata"]) == [0, 1, 2]
+    assert tr["x"] == [1.0, None] and np.isnan(_decoded(tr["y"])[1])
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        figure_json({"data": [object()]})
+
+
+def test_unvalidated_figures_give_axis_titles_as_objects(toy: dict) -> None:
+    """plotly.js 3 draws no axis title given as a bare string, and figures built with
+    validate=False (the live pages) reach it as written."""
+    import json
+
+    import plotly.io as pio
+
+    curves = json.loads(pio.to_json(metric_curves(np.arange(3), {"a": [0.1, 0.2, 0.3]}, "t",
+                                                  x_title="step", validate=False), validate=False))
+    spec = json.loads(figure_json(toy_figure(toy["x"], toy["y"], x_range=X_RANGE, y_range=Y_RANGE,
+                                             as_dict=True)))
+    for layout in (curves["layout"], spec["layout"]):
+        assert isinstance(layout["xaxis"]["title"], dict) and layout["xaxis"]["title"]["text"]
+        assert isinstance(layout["yaxis"]["title"], dict)

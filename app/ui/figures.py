@@ -7,6 +7,9 @@ points' motion (not the axes rescaling) and a user's zoom survives the redraw.
 """
 from __future__ import annotations
 
+import base64
+import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +19,7 @@ import plotly.graph_objects as go
 __all__ = [
     "class_colors",
     "toy_figure",
+    "figure_json",
     "metric_curves",
     "recall_bars",
     "confusion_figure",
@@ -80,18 +84,74 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha:.3f})"
 
 
-def _figure(layout: dict[str, Any], height: int | None, opt: Mapping[str, Any],
-            grid: str = "xy", data: Sequence[Any] = ()) -> go.Figure:
-    """A new figure with its whole layout given to the constructor, gridlines on the axes named
-    in ``grid``. (``update_layout`` on a new figure took about 18 ms here, the constructor with
-    ``_validate=False`` about 1 ms: a live page builds several figures a second.)"""
+def _layout(layout: dict[str, Any], height: int | None, grid: str = "xy") -> dict[str, Any]:
+    """``layout`` with gridlines on the axes named in ``grid`` and the height."""
     layout = dict(layout)
     for ax in grid:
         key = f"{ax}axis"
         layout[key] = {**layout.get(key, {}), "showgrid": True, "gridcolor": "#eeeeee"}
     if height is not None:
         layout["height"] = int(height)
-    return go.Figure(data=list(data), layout=layout, **opt)
+    return layout
+
+
+def _figure(layout: dict[str, Any], height: int | None, opt: Mapping[str, Any],
+            grid: str = "xy", data: Sequence[Any] = ()) -> go.Figure:
+    """A new figure with its whole layout given to the constructor, gridlines on the axes named
+    in ``grid``. (``update_layout`` on a new figure took about 18 ms here, the constructor with
+    ``_validate=False`` about 1 ms: a live page builds several figures a second.)"""
+    return go.Figure(data=list(data), layout=_layout(layout, height, grid), **opt)
+
+
+def _typed_array(v: np.ndarray) -> Any:
+    """A NumPy array as plotly.js's typed-array spec (``{"dtype", "bdata", "shape"}``), as
+    plotly's own JSON encoder writes it; a list where plotly.js has no such type."""
+    if v.size == 0 or v.dtype.kind not in "iuf":
+        return v.tolist()
+    if v.dtype.kind in "iu" and v.dtype.itemsize == 8:
+        lo, hi = int(v.min()), int(v.max())
+        for t in ((np.int8, np.int16, np.int32) if v.dtype.kind == "i" or lo < 0 else (np.uint8, np.uint16, np.uint32)):
+            info = np.iinfo(t)
+            if info.min <= lo and hi <= info.max:
+                v = v.astype(t)
+                break
+        else:
+            return v.tolist()
+    elif v.dtype == np.float16:
+        v = v.astype(np.float32)
+    out = {"dtype": f"{v.dtype.kind}{v.dtype.itemsize}",
+           "bdata": base64.b64encode(np.ascontiguousarray(v)).decode("ascii")}
+    if v.ndim > 1:
+        out["shape"] = ", ".join(str(s) for s in v.shape)
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return _typed_array(o)
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+def figure_json(spec: Mapping[str, Any]) -> str:
+    """JSON for plotly.js of a figure given as plain dicts (``toy_figure(..., as_dict=True)``):
+    NumPy arrays become typed arrays, as in ``plotly.io.to_json``, without building Plotly's
+    objects first. Non-finite floats outside arrays are written as ``null``."""
+    try:
+        return json.dumps(spec, default=_json_default, separators=(",", ":"), allow_nan=False)
+    except ValueError:          # NaN or inf in a plain list: JSON has no such numbers
+        return json.dumps(_nan_to_none(spec), default=_json_default, separators=(",", ":"))
+
+
+def _nan_to_none(o: Any) -> Any:
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _nan_to_none(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_nan_to_none(v) for v in o]
+    return o
 
 
 def _range(r: Sequence[float], name: str) -> list[float]:
@@ -155,7 +215,8 @@ def toy_figure(
     uirevision: str = "toy",
     validate: bool = True,
     real_gl: bool = False,
-) -> go.Figure:
+    as_dict: bool = False,
+) -> go.Figure | dict[str, Any]:
     """The 2D toy view: real points, M's regions, D's score, hulls and generated points.
 
     Traces are drawn bottom to top in this order (each only when its data is given):
@@ -215,12 +276,15 @@ def toy_figure(
     real_gl : bool
         Draw the real points with WebGL (``Scattergl``): about 2x faster browser redraws with
         thousands of points; the other layers stay SVG.
+    as_dict : bool
+        Return the figure as a plain ``{"data": [...], "layout": {...}}`` dict (NumPy arrays
+        inside; :func:`figure_json` encodes it) instead of a ``go.Figure``: building Plotly's
+        objects and ``to_json`` were most of a live redraw's server time.
 
     Returns
     -------
-    plotly.graph_objects.Figure
+    plotly.graph_objects.Figure, or dict with ``as_dict``
     """
-    _opt: dict[str, Any] = {} if validate else {"_validate": False}
     x_real = _points(x_real, "x_real")
     y_real = np.asarray(y_real).astype(np.int64).reshape(-1)
     if len(y_real) != len(x_real):
@@ -240,8 +304,8 @@ def toy_figure(
     majority = int(np.argmax(np.bincount(y_real, minlength=K))) if len(y_real) else None
 
     layout: dict[str, Any] = dict(
-        xaxis=dict(range=xr, autorange=False, zeroline=False, title="x₁"),
-        yaxis=dict(range=yr, autorange=False, zeroline=False, title="x₂"),
+        xaxis=dict(range=xr, autorange=False, zeroline=False, title=dict(text="x₁")),
+        yaxis=dict(range=yr, autorange=False, zeroline=False, title=dict(text="x₂")),
         uirevision=uirevision,
         legend=dict(itemsizing="constant", font=dict(size=11)),
         font=_FONT,
@@ -252,7 +316,8 @@ def toy_figure(
     )
     if title:
         layout["title"] = dict(text=title, x=0.0, xanchor="left")
-    fig = _figure(layout, height, _opt)
+    layout = _layout(layout, height)
+    traces: list[dict[str, Any]] = []
 
     # M's decision regions and boundary
     if m_proba is not None:
@@ -273,8 +338,8 @@ def toy_figure(
         scale = []
         for k in range(kk):
             scale += [[k / kk, colors[k]], [(k + 1) / kk, colors[k]]]
-        fig.add_trace(
-            go.Heatmap(**_opt,
+        traces.append(
+            dict(type="heatmap",
                 x=gxs,
                 y=gys,
                 z=pred,
@@ -300,8 +365,8 @@ def toy_figure(
         for marg in margins:
             if not (np.nanmin(marg) < 0 < np.nanmax(marg)):
                 continue  # no boundary crosses the grid for this region
-            fig.add_trace(
-                go.Contour(**_opt,
+            traces.append(
+                dict(type="contour",
                     x=gxs,
                     y=gys,
                     z=marg.astype(np.float32),
@@ -330,8 +395,8 @@ def toy_figure(
                 f" got {dr.shape}"
             )
         dc = int(d_class)
-        fig.add_trace(
-            go.Contour(**_opt,
+        traces.append(
+            dict(type="contour",
                 x=gxs,
                 y=gys,
                 z=dr[..., dc].astype(np.float32),
@@ -360,8 +425,8 @@ def toy_figure(
         if len(poly) > 2 and not np.array_equal(poly[0], poly[-1]):
             poly = np.vstack([poly, poly[:1]])
         c = int(cls)
-        fig.add_trace(
-            go.Scatter(**_opt,
+        traces.append(
+            dict(type="scatter",
                 x=poly[:, 0],
                 y=poly[:, 1],
                 mode="lines" if len(poly) > 1 else "markers",
@@ -373,12 +438,12 @@ def toy_figure(
         )
 
     # real points (WebGL when asked: thousands of SVG markers dominate a browser redraw)
-    real_trace = go.Scattergl if real_gl else go.Scatter
+    real_type = "scattergl" if real_gl else "scatter"
     for c in np.unique(y_real):
         c = int(c)
         pts = x_real[y_real == c]
-        fig.add_trace(
-            real_trace(**_opt,
+        traces.append(
+            dict(type=real_type,
                 x=pts[:, 0],
                 y=pts[:, 1],
                 mode="markers",
@@ -422,8 +487,8 @@ def toy_figure(
                     seg[:, :, 0] = tr[band][:, idx]
                     seg[:, :, 1] = tr[band + 1][:, idx]
                     seg = seg.reshape(-1, 2)
-                    fig.add_trace(
-                        go.Scatter(**_opt,
+                    traces.append(
+                        dict(type="scatter",
                             x=seg[:, 0],
                             y=seg[:, 1],
                             mode="lines",
@@ -439,8 +504,8 @@ def toy_figure(
                 # dots at past positions (the newest one is the generated point itself)
                 pos = tr[: T - 1][:, idx].reshape(-1, 2)
                 opac = np.repeat(0.15 + 0.6 * np.arange(1, T) / (T - 1), len(idx))
-                fig.add_trace(
-                    go.Scatter(**_opt,
+                traces.append(
+                    dict(type="scatter",
                         x=pos[:, 0],
                         y=pos[:, 1],
                         mode="markers",
@@ -457,8 +522,8 @@ def toy_figure(
         for c in np.unique(g_y):
             c = int(c)
             rows = np.flatnonzero(g_y == c)
-            fig.add_trace(
-                go.Scatter(**_opt,
+            traces.append(
+                dict(type="scatter",
                     x=g_x[rows, 0],
                     y=g_x[rows, 1],
                     mode="markers",
@@ -493,8 +558,8 @@ def toy_figure(
                 raise ValueError(f"parents_w has {len(pw)} weights for {len(px)} parents")
             wmax = float(np.max(pw)) if len(pw) and np.max(pw) > 0 else 1.0
             for j in range(len(px)):
-                fig.add_trace(
-                    go.Scatter(**_opt,
+                traces.append(
+                    dict(type="scatter",
                         x=[px[j, 0], sx],
                         y=[px[j, 1], sy],
                         mode="lines",
@@ -506,8 +571,8 @@ def toy_figure(
                         hovertemplate=f"weight {pw[j]:.3f}<extra></extra>",
                     )
                 )
-            fig.add_trace(
-                go.Scatter(**_opt,
+            traces.append(
+                dict(type="scatter",
                     x=px[:, 0],
                     y=px[:, 1],
                     mode="markers+text",
@@ -527,8 +592,8 @@ def toy_figure(
                     hovertemplate="parent, weight %{text}<extra></extra>",
                 )
             )
-        fig.add_trace(
-            go.Scatter(**_opt,
+        traces.append(
+            dict(type="scatter",
                 x=[sx],
                 y=[sy],
                 mode="markers",
@@ -545,7 +610,9 @@ def toy_figure(
             )
         )
 
-    return fig
+    if as_dict:
+        return {"data": traces, "layout": layout}
+    return go.Figure(data=traces, layout=layout, **({} if validate else {"_validate": False}))
 
 
 def generated_indices_from_selection(selection: Any) -> list[int]:
@@ -634,12 +701,14 @@ def metric_curves(
     """
     _opt: dict[str, Any] = {} if validate else {"_validate": False}
     x = np.asarray(steps).reshape(-1)
-    yaxis: dict[str, Any] = dict(title=y_title, zeroline=False)
+    # titles as {"text": ...}: plotly.js 3 ignores a bare string, and unvalidated figures
+    # (validate=False) go to it as written
+    yaxis: dict[str, Any] = dict(title=dict(text=y_title), zeroline=False)
     if y_range is not None:
         yaxis.update(range=_range(y_range, "y_range"), autorange=False)
     fig = _figure(dict(
         title=dict(text=title, x=0.0, xanchor="left"),
-        xaxis=dict(title=x_title, zeroline=False),
+        xaxis=dict(title=dict(text=x_title), zeroline=False),
         yaxis=yaxis,
         uirevision=uirevision if uirevision is not None else title,
         font=_FONT,

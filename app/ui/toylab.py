@@ -631,7 +631,8 @@ def toy_view(
     contour_labels: bool = True,
     trails_as_image: bool = False,
     image_size: tuple[int, int] = (760, 420),
-) -> go.Figure:
+    as_dict: bool = False,
+) -> go.Figure | dict[str, Any]:
     """The main 2D view of one run at one snapshot (see :func:`app.ui.figures.toy_figure`).
 
     Adds to each generated point's hover its top convex parents and weights, and highlights
@@ -644,6 +645,8 @@ def toy_view(
     ``trails_as_image=True`` paints the trails into one image of ``image_size`` pixels
     (:func:`trails_image`) placed above the real points instead of SVG traces (the page does
     so while a run trains; a legend entry is kept).
+    ``as_dict=True`` returns plain dicts for :func:`app.ui.figures.figure_json` (the page's
+    live path: no Plotly objects are built) instead of a ``go.Figure``.
     """
     n_classes = int(np.max(y_train)) + 1
     kw: dict[str, Any] = {}
@@ -666,56 +669,57 @@ def toy_view(
             if gen.parent_idx is not None:
                 kw.update(parents_x=np.asarray(x_train)[gen.parent_idx[selected]],
                           parents_w=gen.parent_w[selected])
-    fig = toy_figure(
+    spec = toy_figure(
         x_train, y_train, hulls=hulls, x_range=x_range, y_range=y_range, title=title,
-        n_classes=n_classes, height=height, uirevision=uirevision, validate=False,
+        n_classes=n_classes, height=height, uirevision=uirevision, as_dict=True,
         real_gl=real_gl and real_image is None, **kw,
     )
+    data, layout = spec["data"], spec["layout"]
     if gen is not None:
-        _add_parent_hover(fig, gen)
+        _add_parent_hover(data, gen)
     if real_image is not None:
-        _real_as_image(fig, real_image, x_range, y_range)
+        _real_as_image(spec, real_image, x_range, y_range)
     if trail_uri is not None:
         # an empty trace keeps the legend entry; the image goes above the real points
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color="#777777", width=1.5),
-                                 name="recent path (older = fainter)", legendgroup="trails",
-                                 hoverinfo="skip"))
-        _add_image(fig, *trail_uri)
+        data.append(dict(type="scatter", x=[None], y=[None], mode="lines",
+                         line=dict(color="#777777", width=1.5), name="recent path (older = fainter)",
+                         legendgroup="trails", hoverinfo="skip"))
+        _add_image(layout, *trail_uri)
     if not contour_labels:
-        for tr in fig.data:
-            if tr.type == "contour" and str(tr.name or "").startswith("D("):
-                tr.contours.showlabels = False
-                tr.name = f"{tr.name} (0.1, 0.3, …, 0.9)"
+        for tr in data:
+            if tr["type"] == "contour" and str(tr.get("name", "")).startswith("D("):
+                tr["contours"] = dict(tr["contours"], showlabels=False)
+                tr["name"] = f"{tr['name']} (0.1, 0.3, …, 0.9)"
     # legend under the plot, so the plot gets the width
-    fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0.0,
-                             itemsizing="constant", font=dict(size=11))
-    return fig
+    layout["legend"] = dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0.0,
+                            itemsizing="constant", font=dict(size=11))
+    return spec if as_dict else go.Figure(data=data, layout=layout, _validate=False)
 
 
-def _real_as_image(fig: go.Figure, uri: str, x_range: Sequence[float],
+def _real_as_image(spec: dict[str, Any], uri: str, x_range: Sequence[float],
                    y_range: Sequence[float]) -> None:
     """Empty the real-point traces (kept as legend entries) and put the image below."""
-    for tr in fig.data:
-        if str(tr.legendgroup or "").startswith("real"):
-            tr.x, tr.y, tr.hoverinfo = [None], [None], "skip"
-    _add_image(fig, uri, x_range, y_range)
+    for tr in spec["data"]:
+        if str(tr.get("legendgroup", "")).startswith("real"):
+            tr.update(x=[None], y=[None], hoverinfo="skip")
+    _add_image(spec["layout"], uri, x_range, y_range)
 
 
-def _add_image(fig: go.Figure, uri: str, x_range: Sequence[float], y_range: Sequence[float]) -> None:
+def _add_image(layout: dict[str, Any], uri: str, x_range: Sequence[float], y_range: Sequence[float]) -> None:
     """Stretch an image over the axes' ranges, below the traces and above earlier images."""
     (x0, x1), (y0, y1) = x_range, y_range
-    fig.layout.images = list(fig.layout.images) + [
+    layout["images"] = list(layout.get("images", [])) + [
         dict(source=uri, xref="x", yref="y", x=float(x0), y=float(y1),
              sizex=float(x1) - float(x0), sizey=float(y1) - float(y0),
              sizing="stretch", layer="below", xanchor="left", yanchor="top")]
 
 
-def _add_parent_hover(fig: go.Figure, gen: Generated) -> None:
+def _add_parent_hover(data: list[dict[str, Any]], gen: Generated) -> None:
     """Hovering a generated point lists its heaviest convex parents and M's verdict."""
-    for tr in fig.data:
-        if tr.meta != "generated" or tr.customdata is None:
+    for tr in data:
+        if tr.get("meta") != "generated" or tr.get("customdata") is None:
             continue
-        rows = np.asarray(tr.customdata).reshape(-1).astype(int)
+        rows = np.asarray(tr["customdata"]).reshape(-1).astype(int)
         texts = []
         for r in rows:
             verdict = ("M gets it right" if gen.m_pred[r] == gen.y[r]
@@ -728,8 +732,8 @@ def _add_parent_hover(fig: go.Figure, gen: Generated) -> None:
                          zip(gen.parent_idx[r][:TOP_PARENTS_SHOWN], gen.parent_w[r][:TOP_PARENTS_SHOWN])]
                 line += "<br>top parents (weight): " + ", ".join(parts)
             texts.append(line)
-        tr.text = texts
-        tr.hovertemplate = (tr.hovertemplate or "").replace("<extra></extra>", "") + \
+        tr["text"] = texts
+        tr["hovertemplate"] = (tr.get("hovertemplate") or "").replace("<extra></extra>", "") + \
             "<br>%{text}<br><i>click to show its parents</i><extra></extra>"
 
 
