@@ -438,7 +438,7 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str,
         "machine's CPUs; the load average above says how many other processes wanted them too. "
         "Numbers from a shared or loaded machine are lower bounds.",
         "* With `--runs-in process` (the app's default, `gamo.worker.ProcessRunHandle`) a run "
-        "trains in its own process, so building the page's figures (Python, ~40-60 ms a "
+        "trains in its own process, so building the page's figures (Python, ~10 ms a "
         "redraw) no longer competes with training for one interpreter lock; with `--runs-in "
         "thread` (the engine's RunHandle in a thread of the server) it does. On 2 cores the "
         "three of them (training, server, Chromium) still compete for CPU time.",
@@ -461,10 +461,19 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str,
         "of the last one drawn (Plotly redraws its legend at every update); both come back when "
         "the run pauses. The view is refreshed every 0.2 s (0.25 s before: 3.2/3.0 redraws/s in "
         "back-to-back runs; a refresh of 0.15 s gave no more redraws and slower Pause answers).",
+        "* While a run trains, the generated points' trails are one image drawn on the server "
+        "(`app.ui.toylab.trails_image`) instead of a few hundred SVG paths and dots, and the "
+        "view is built as plain dicts encoded by `app.ui.figures.figure_json` instead of "
+        "Plotly's objects and `to_json`. In headless Chromium a `Plotly.react` of the view "
+        "went from ~75-85 to ~40-45 ms (paint ~15 to ~7 ms), and building the figure on the "
+        "server from ~30 to ~10 ms. Back to back with 2 repeats each, before/after: 298/327 vs "
+        "283/287 iterations/s and 3.1/3.0 vs 4.5/4.1 redraws/s for the trails image alone (the "
+        "browser then redraws more often and takes the CPU training had); the dict figures "
+        "gave the training that time back (this file's repeats).",
         "* Streamlit's default `runner.postScriptGC = true` runs a full `gc.collect(2)` after "
         "every script run, fragment runs included: with torch, plotly and pandas loaded that "
         "took most of a core and starved the training worker (4x fewer iterations). The Toy "
-        "Lab page turns it off for its server; `.streamlit/config.toml` should say so too.",
+        "Lab page turns it off for its server, and the project's `.streamlit/config.toml` says so.",
         "* While a run trains, the numbers on D's contours are not drawn (placing them was ~15% "
         "of the browser's time); they come back when the run is paused.",
         "* `torch.set_num_threads(2)` for these tiny networks is catastrophically slow when the "
