@@ -99,3 +99,28 @@ def test_table_header_of_another_dataset_has_no_digits_note(tmp_path):
     md = write_table("table1", "fashion-mnist", "ls", tmp_path, list(ROWS), [0], str(tmp_path / "t")).read_text()
     assert "fashion-mnist" in md and "| GAMO |" in md
     assert "MNIST (flattened)" not in md
+
+
+def test_table_says_which_methods_beat_gamo(tmp_path):
+    from gamo.tables import write_table
+
+    def final(method: str, seed: int, acsa: float, gm: float) -> None:
+        d = tmp_path / f"{method}-seed{seed}"
+        d.mkdir()
+        (d / "final.json").write_text(json.dumps({"acsa": acsa, "gm": gm, "complete": True}))
+
+    final("gamo", 0, 0.80, 0.70)
+    final("gamo", 1, 0.82, 0.74)             # GAMO: ACSA 0.81, GM 0.72
+    final("smote", 0, 0.83, 0.71)            # above on ACSA, below on GM
+    final("baseline", 0, 0.79, 0.75)         # below on ACSA, above on GM
+    final("augment", 0, 0.85, 0.76)          # above on both
+    md = write_table("table1", "fashion-mnist", "ls", tmp_path, ["baseline", "smote", "augment", "gamo"], [0, 1],
+                     str(tmp_path / "t")).read_text()
+    line = next(x for x in md.splitlines() if x.startswith("**Where GAMO stands**"))
+    assert "GAMO: ACSA 0.810, GM 0.720, 2 seeds" in line
+    assert "2 of 3 other methods have a higher mean ACSA -- Augment+CN (0.850), SMOTE+CN (0.830);" in line
+    assert "2 a higher mean GM -- Augment+CN (0.760), Baseline CN (0.750)." in line
+    # no GAMO run yet: no such line
+    md = write_table("table1", "fashion-mnist", "ls", tmp_path, ["baseline", "smote"], [0],
+                     str(tmp_path / "t2")).read_text()
+    assert "Where GAMO stands" not in md
