@@ -121,6 +121,18 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             draws = page.evaluate("() => document.querySelector("
                                   "'[class*=\"st-key-tl_fig_0_\"] iframe').contentWindow.gamoLivePlot.draws")
             assert draws >= 2, draws          # updated while it trained, not drawn once
+            # a narrower window while it trains: the legend is drawn and copied again, to fit
+            frame = "document.querySelector('[class*=\"st-key-tl_fig_0_\"] iframe').contentWindow"
+            saves = page.evaluate(f"() => {frame}.gamoLivePlot.legendSaves")
+            old_width = float(copy.evaluate("c => c.getAttribute('width')"))
+            page.set_viewport_size({"width": 1100, "height": 1500})
+            page.wait_for_function(f"() => {frame}.gamoLivePlot.legendSaves > {saves}", timeout=10_000)
+            page.wait_for_function(f"() => {frame}.document.getElementById('legend-copy').style.display"
+                                   " === 'block'", timeout=10_000)
+            new_width = float(copy.evaluate("c => c.getAttribute('width')"))
+            chart_width = page.evaluate(f"() => {frame}.document.getElementById('plot')._fullLayout.width")
+            assert new_width < old_width and new_width == pytest.approx(chart_width), (old_width, new_width)
+            assert view.locator(".js-plotly-plot g.legend").count() == 0
 
             page.wait_for_timeout(1500)
             page.locator(".st-key-tl_pause button").click()
@@ -153,4 +165,4 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()
-    assert time.monotonic() - t_start < 60
+    assert time.monotonic() - t_start < 90

@@ -10,7 +10,8 @@ frames instead of falling behind. A zoom survives redraws too.
 A figure whose layout says ``showlegend: false`` keeps the plot area of the last figure drawn
 with a legend, and shows a static copy of that legend in its place (the Toy Lab's view while a
 run trains: Plotly redraws its legend at every update); the first figure, if it has none yet, is
-drawn with its legend so that there is one to copy.
+drawn with its legend so that there is one to copy, and after the window is resized the last
+figure is drawn once more with its legend and copied again (the copy fits the new width).
 
 The frontend loads ``plotly.min.js`` shipped inside the ``plotly`` Python package (the same
 plotly.js version the figures are built for); it is copied once, beside ``index.html``, into a
