@@ -216,12 +216,13 @@ def test_toy_figure_trails_fade_with_age(toy: dict) -> None:
     trail_traces = [t for t in fig.data if t.legendgroup == "trails"]
     assert trail_traces
     assert sum(bool(t.showlegend) for t in trail_traces) == 1
+    assert fig.data[-1].showlegend and list(fig.data[-1].x) == [None]   # an entry, last in the legend
     dots = next(t for t in trail_traces if t.mode == "markers")
     opac = np.asarray(dots.marker.opacity)
     assert len(opac) == (T - 1) * m
     assert opac[0] < opac[-1]  # oldest most transparent
     line_alphas = [float(t.line.color.rsplit(",", 1)[1].rstrip(")")) for t in trail_traces
-                   if t.mode == "lines"]
+                   if t.mode == "lines" and not t.showlegend]
     assert line_alphas == sorted(line_alphas) and line_alphas[0] < line_alphas[-1]
     # a list of T (m, 2) arrays is accepted too
     fig2 = toy_figure(

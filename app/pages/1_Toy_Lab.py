@@ -263,7 +263,8 @@ def ensure_runs(s: tl.ToySettings) -> list[LiveRun] | None:
 
 def controls(runs: list[LiveRun], s: tl.ToySettings) -> None:
     players = sorted({p for r in runs for p in r.players}, key="MDG".index)
-    cols = st.columns([1, 1, 1, 1, 0.3, 1, 1, 1, 2.2])
+    # wide enough for "Pause" beside its icon on a 1400-pixel window
+    cols = st.columns([1, 1.2, 1, 1.1, 0.25, 1, 1, 1, 1.9])
     play = cols[0].button("Play", key="tl_play", type="primary", width="stretch",
                           icon=":material/play_arrow:")
     pause = cols[1].button("Pause", key="tl_pause", width="stretch", icon=":material/pause:")
@@ -382,7 +383,7 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
                           show_d=s.show_d, d_class=s.d_class, title=title, height=height,
                           uirevision=f"toy{i}{r.run_id}", real_image=r.real_image,
                           contour_labels=labels, trails_as_image=not labels,
-                          image_size=r.image_size, as_dict=True)
+                          image_size=r.image_size, trails_legend=s.trails, as_dict=True)
         if not labels:
             # Plotly redraws its legend at every update: while training the chart shows a
             # static copy of it instead (app.ui.live_plot); the trails are one image then

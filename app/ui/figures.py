@@ -20,6 +20,7 @@ __all__ = [
     "class_colors",
     "toy_figure",
     "figure_json",
+    "trails_legend_entry",
     "metric_curves",
     "recall_bars",
     "confusion_figure",
@@ -477,7 +478,7 @@ def toy_figure(
                 if t_cls is not None
                 else [(None, np.arange(m))]
             )
-            first = True
+            legend_color = colors[groups[0][0]] if groups[0][0] is not None else "#555555"
             for c, idx in groups:
                 col = colors[c] if c is not None else "#555555"
                 # segment a joins tr[a] to tr[a + 1], a = 0 (oldest) .. T - 2
@@ -495,12 +496,11 @@ def toy_figure(
                             line=dict(color=_rgba(col, alpha), width=1.5),
                             name="recent path (older = fainter)",
                             legendgroup="trails",
-                            showlegend=first,
+                            showlegend=False,
                             hoverinfo="skip",
                             connectgaps=False,
                         )
                     )
-                    first = False
                 # dots at past positions (the newest one is the generated point itself)
                 pos = tr[: T - 1][:, idx].reshape(-1, 2)
                 opac = np.repeat(0.15 + 0.6 * np.arange(1, T) / (T - 1), len(idx))
@@ -610,9 +610,18 @@ def toy_figure(
             )
         )
 
+    if trails is not None and any(t.get("legendgroup") == "trails" for t in traces):
+        traces.append(trails_legend_entry(legend_color))
     if as_dict:
         return {"data": traces, "layout": layout}
     return go.Figure(data=traces, layout=layout, **({} if validate else {"_validate": False}))
+
+
+def trails_legend_entry(color: str) -> dict[str, Any]:
+    """The trails' legend entry: an empty trace, always the last one of the toy figure, so that
+    the legend looks the same whether the trails are traces, an image, or not drawn yet."""
+    return dict(type="scatter", x=[None], y=[None], mode="lines", line=dict(color=_rgba(color, 0.45), width=1.5),
+                name="recent path (older = fainter)", legendgroup="trails", showlegend=True, hoverinfo="skip")
 
 
 def generated_indices_from_selection(selection: Any) -> list[int]:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.ui.figures import class_colors, metric_curves, toy_figure
+from app.ui.figures import class_colors, metric_curves, toy_figure, trails_legend_entry
 from gamo.config import LOSSES, METHOD_LABELS, METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from gamo.geometry import convex_hull, hull_distance
 from gamo.snapshot import Generated, Snapshot
@@ -631,6 +631,7 @@ def toy_view(
     contour_labels: bool = True,
     trails_as_image: bool = False,
     image_size: tuple[int, int] = (760, 420),
+    trails_legend: bool = False,
     as_dict: bool = False,
 ) -> go.Figure | dict[str, Any]:
     """The main 2D view of one run at one snapshot (see :func:`app.ui.figures.toy_figure`).
@@ -645,7 +646,9 @@ def toy_view(
     ``trails_as_image=True`` paints the trails into one image of ``image_size`` pixels
     (:func:`trails_image`) placed above the real points instead of SVG traces (the page does
     so while a run trains; a legend entry is kept).
-    ``as_dict=True`` returns plain dicts for :func:`app.ui.figures.figure_json` (the page's
+    ``trails_legend=True`` lists the trails in the legend even before there are any (the page,
+    when trails are on: the legend, and the plot area above it, then stay the same as they
+    appear). ``as_dict=True`` returns plain dicts for :func:`app.ui.figures.figure_json` (the page's
     live path: no Plotly objects are built) instead of a ``go.Figure``.
     """
     n_classes = int(np.max(y_train)) + 1
@@ -680,11 +683,10 @@ def toy_view(
     if real_image is not None:
         _real_as_image(spec, real_image, x_range, y_range)
     if trail_uri is not None:
-        # an empty trace keeps the legend entry; the image goes above the real points
-        data.append(dict(type="scatter", x=[None], y=[None], mode="lines",
-                         line=dict(color="#777777", width=1.5), name="recent path (older = fainter)",
-                         legendgroup="trails", hoverinfo="skip"))
-        _add_image(layout, *trail_uri)
+        _add_image(layout, *trail_uri)      # above the real points' image
+    if (trail_uri is not None or trails_legend) and gen is not None and \
+            not any(tr.get("legendgroup") == "trails" for tr in data):
+        data.append(trails_legend_entry(class_colors(n_classes)[int(np.min(gen.y))]))
     if not contour_labels:
         for tr in data:
             if tr["type"] == "contour" and str(tr.get("name", "")).startswith("D("):
