@@ -216,7 +216,8 @@ def test_toy_figure_trails_fade_with_age(toy: dict) -> None:
     trail_traces = [t for t in fig.data if t.legendgroup == "trails"]
     assert trail_traces
     assert sum(bool(t.showlegend) for t in trail_traces) == 1
-    assert fig.data[-1].showlegend and list(fig.data[-1].x) == [None]   # an entry, last in the legend
+    entry = fig.data[-2]                  # an entry just before the generated points
+    assert entry.showlegend and list(entry.x) == [None] and fig.data[-1].meta == "generated"
     dots = next(t for t in trail_traces if t.mode == "markers")
     opac = np.asarray(dots.marker.opacity)
     assert len(opac) == (T - 1) * m

@@ -634,7 +634,7 @@ def test_toy_view_draws_trails_as_an_image_when_asked() -> None:
     assert rest(img) == rest(vec)
     # the legend is the same either way, and before there are trails when the page asks for it
     legend = lambda f: [(t.name, t.line.color) for t in f.data if t.showlegend is not False]  # noqa: E731
-    assert legend(img) == legend(vec) and img.data[-1].legendgroup == "trails"
+    assert legend(img) == legend(vec) and img.data[-1].meta == "generated"
     early = tl.toy_view(snaps[0], x, y, trails_legend=True, **dict(kw, trails=None))
     assert legend(early) == legend(vec)
     assert not any(t.legendgroup == "trails" for t in tl.toy_view(snaps[0], x, y, **dict(kw, trails=None)).data)

@@ -516,6 +516,7 @@ def toy_figure(
                         hoverinfo="skip",
                     )
                 )
+            traces.append(trails_legend_entry(legend_color))
 
     # generated points; customdata = row in gen_x so a page can tell which was picked
     if g_x is not None:
@@ -610,16 +611,14 @@ def toy_figure(
             )
         )
 
-    if trails is not None and any(t.get("legendgroup") == "trails" for t in traces):
-        traces.append(trails_legend_entry(legend_color))
     if as_dict:
         return {"data": traces, "layout": layout}
     return go.Figure(data=traces, layout=layout, **({} if validate else {"_validate": False}))
 
 
 def trails_legend_entry(color: str) -> dict[str, Any]:
-    """The trails' legend entry: an empty trace, always the last one of the toy figure, so that
-    the legend looks the same whether the trails are traces, an image, or not drawn yet."""
+    """The trails' legend entry: an empty trace just before the generated points, so that the
+    legend looks the same whether the trails are traces, an image, or not drawn yet."""
     return dict(type="scatter", x=[None], y=[None], mode="lines", line=dict(color=_rgba(color, 0.45), width=1.5),
                 name="recent path (older = fainter)", legendgroup="trails", showlegend=True, hoverinfo="skip")
 

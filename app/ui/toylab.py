@@ -686,7 +686,8 @@ def toy_view(
         _add_image(layout, *trail_uri)      # above the real points' image
     if (trail_uri is not None or trails_legend) and gen is not None and \
             not any(tr.get("legendgroup") == "trails" for tr in data):
-        data.append(trails_legend_entry(class_colors(n_classes)[int(np.min(gen.y))]))
+        at = next((i for i, tr in enumerate(data) if tr.get("meta") == "generated"), len(data))
+        data.insert(at, trails_legend_entry(class_colors(n_classes)[int(np.min(gen.y))]))
     if not contour_labels:
         for tr in data:
             if tr["type"] == "contour" and str(tr.get("name", "")).startswith("D("):
