@@ -438,7 +438,7 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str,
         "machine's CPUs; the load average above says how many other processes wanted them too. "
         "Numbers from a shared or loaded machine are lower bounds.",
         "* With `--runs-in process` (the app's default, `gamo.worker.ProcessRunHandle`) a run "
-        "trains in its own process, so building the page's figures (Python, ~10 ms a "
+        "trains in its own process, so building the page's figures (Python, ~6 ms a "
         "redraw) no longer competes with training for one interpreter lock; with `--runs-in "
         "thread` (the engine's RunHandle in a thread of the server) it does. On 2 cores the "
         "three of them (training, server, Chromium) still compete for CPU time.",
@@ -464,9 +464,10 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str,
         "* While a run trains, the generated points' trails are one image drawn on the server "
         "(`app.ui.toylab.trails_image`) instead of a few hundred SVG paths and dots, and the "
         "view is built as plain dicts encoded by `app.ui.figures.figure_json` instead of "
-        "Plotly's objects and `to_json`. In headless Chromium a `Plotly.react` of the view "
-        "went from ~75-85 to ~40-45 ms (paint ~15 to ~7 ms), and building the figure on the "
-        "server from ~30 to ~10 ms. Back to back with 2 repeats each, before/after: 298/327 vs "
+        "Plotly's objects and `to_json`. `python bench/toy_view_draw.py` "
+        "(`bench/results/toy_view_draw.md`): a `Plotly.react` of the view in headless Chromium "
+        "77 -> 41 ms (paint 17 -> 8 ms), the figure's JSON on the server 27 -> 6 ms (2 ms "
+        "of dicts, 4 of painting the trails). Back to back with 2 repeats each, before/after: 298/327 vs "
         "283/287 iterations/s and 3.1/3.0 vs 4.5/4.1 redraws/s for the trails image alone (the "
         "browser then redraws more often and takes the CPU training had); the dict figures "
         "gave the training that time back (this file's repeats).",
