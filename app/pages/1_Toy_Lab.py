@@ -389,7 +389,7 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
             # static copy of it instead (app.ui.live_plot); the trails are one image then
             # (a few hundred SVG paths and dots were half of a browser redraw)
             fig["layout"]["showlegend"] = False
-        # plain dicts to JSON: building Plotly's objects and to_json took ~20 of ~30 ms
+        # plain dicts to JSON: 6 ms where Plotly objects + to_json took 27 (bench/toy_view_draw.py)
         spec = figure_json(fig)
         ss[f"tl_figcache_{i}"] = (fkey, spec)
     # updated in place (Plotly.react) rather than st.plotly_chart's new chart at every redraw
