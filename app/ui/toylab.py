@@ -33,7 +33,8 @@ __all__ = [
     "TOY_NAMES", "STEP_CAP", "N_TEST_PER_CLASS", "TRAIL_LENGTH", "PLOTLY_CONFIG", "ToySettings",
     "DEFAULTS", "parse_counts", "settings_from_query", "settings_to_query", "class_counts",
     "profile_for", "build_config", "reset_key", "method_players", "axis_ranges",
-    "minority_hulls", "real_points_image", "trails_image", "trail_positions", "generated_stats", "history_series", "toy_view",
+    "minority_hulls", "real_points_image", "trails_image", "trail_positions", "generated_stats",
+    "history_series", "toy_view",
     "loss_chart", "score_chart", "generated_chart", "compare_chart", "generated_table",
     "points_digest", "explain", "last_mover",
 ]
