@@ -305,8 +305,10 @@ def toy_figure(
     majority = int(np.argmax(np.bincount(y_real, minlength=K))) if len(y_real) else None
 
     layout: dict[str, Any] = dict(
-        xaxis=dict(range=xr, autorange=False, zeroline=False, title=dict(text="x₁")),
-        yaxis=dict(range=yr, autorange=False, zeroline=False, title=dict(text="x₂")),
+        # no axis titles: the two features need none, and under a horizontal legend placed at a
+        # fraction of the plot's height the x title collided with it in the smaller views
+        xaxis=dict(range=xr, autorange=False, zeroline=False),
+        yaxis=dict(range=yr, autorange=False, zeroline=False),
         uirevision=uirevision,
         legend=dict(itemsizing="constant", font=dict(size=11)),
         font=_FONT,
