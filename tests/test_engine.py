@@ -553,3 +553,23 @@ def test_fused_adam_matches_torch_adam_exactly():
     assert s.keys() == r.keys()
     for k in s:
         assert all(torch.equal(s[k][n], r[k][n]) for n in ("step", "exp_avg", "exp_avg_sq"))
+
+
+def test_conv_features_in_two_threads_equal_one_by_one(tiny_cfg, fake_images):
+    """On a multi-threaded CPU, Method.features splits the chunks between two Python threads, each
+    with one torch thread: the result is bit for bit the one-thread, chunk-by-chunk one (so it
+    does not depend on the thread count), and the caller's torch thread count is restored."""
+    data = fake_images((1, 28, 28), [24, 12, 6])
+    m, _ = _method(tiny_cfg("gamo"), data)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        want = m.features(m.x_train, chunk=5)                   # the one-thread path
+        torch.set_num_threads(2)
+        got = m.features(m.x_train, chunk=5)                    # 9 chunks: 5 in one thread, 4 in the other
+        assert torch.get_num_threads() == 2
+        assert torch.equal(got, want)
+        assert torch.equal(m.features(m.x_train[:5], chunk=5), want[:5])   # one chunk: one thread too
+        assert m.F.training                                      # left in training mode, as before
+    finally:
+        torch.set_num_threads(old)
