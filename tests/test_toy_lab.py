@@ -567,7 +567,6 @@ def test_real_points_image_places_points_on_the_axes() -> None:
     assert im.source == uri and im.layer == "below" and (im.x, im.y, im.sizex) == (-3, 4, 7)
 
 
-
 def _png(uri: str) -> np.ndarray:
     import base64
     import io
@@ -638,6 +637,7 @@ def test_toy_view_draws_trails_as_an_image_when_asked() -> None:
     early = tl.toy_view(snaps[0], x, y, trails_legend=True, **dict(kw, trails=None))
     assert legend(early) == legend(vec)
     assert not any(t.legendgroup == "trails" for t in tl.toy_view(snaps[0], x, y, **dict(kw, trails=None)).data)
+
 
 def test_contour_labels_can_be_dropped_while_training() -> None:
     x, y = _toy_data()
