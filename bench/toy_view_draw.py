@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import json
 import statistics
 import sys
 import time
@@ -62,8 +61,6 @@ async (strs) => {
 
 
 def snapshots(n: int):
-    import numpy as np  # noqa: F401  (imported for the engine)
-
     from app.ui import toylab as tl
     from gamo.data import load_dataset
     from gamo.train import train
