@@ -13,6 +13,7 @@ Each phase lasts ``ceil(n / b)`` iterations (u = v in the paper's implementation
 """
 from __future__ import annotations
 
+import threading
 import types
 
 import math
@@ -31,6 +32,7 @@ from gamo.nets import Classifier, ConvF, FlattenF
 from gamo.snapshot import Generated, Metrics
 
 CONV_SHAPES = ((1, 28, 28), (3, 32, 32))
+_FEATURES_LOCK = threading.Lock()   # Method.features changes torch's (process-wide) thread count
 
 
 def resolve_device(name: str) -> torch.device:
@@ -296,17 +298,22 @@ class Method:
             def part(ss: list[int]) -> list[torch.Tensor]:
                 with torch.no_grad():
                     return [self.F(x[i:i + chunk]) for i in ss]
-            torch.set_num_threads(1)
-            try:
-                if len(starts) > 1:
-                    with ThreadPoolExecutor(max_workers=2) as pool:
-                        even, odd = pool.map(part, [starts[0::2], starts[1::2]])
-                    pieces: list[torch.Tensor] = [None] * len(starts)   # type: ignore[list-item]
-                    pieces[0::2], pieces[1::2] = even, odd
-                else:
-                    pieces = part(starts)
-            finally:
-                torch.set_num_threads(threads)
+            # torch's thread count is process-wide: one pass at a time, so that two runs in
+            # threads of one process cannot restore each other's 1 (a pass that finds 1 set
+            # takes the one-by-one path below, with the same one-thread results)
+            with _FEATURES_LOCK:
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)
+                try:
+                    if len(starts) > 1:
+                        with ThreadPoolExecutor(max_workers=2) as pool:
+                            even, odd = pool.map(part, [starts[0::2], starts[1::2]])
+                        pieces: list[torch.Tensor] = [None] * len(starts)   # type: ignore[list-item]
+                        pieces[0::2], pieces[1::2] = even, odd
+                    else:
+                        pieces = part(starts)
+                finally:
+                    torch.set_num_threads(threads)
         else:
             pieces = [self.F(x[i:i + chunk]) for i in starts]
         out = torch.cat(pieces)
