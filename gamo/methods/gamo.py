@@ -23,7 +23,9 @@ from gamo.config import RunConfig
 from gamo.data.types import Dataset
 from gamo.losses import classifier_loss, discriminator_loss, generator_vs_classifier_loss
 from gamo.methods.base import Method, adam
-from gamo.methods.dense_kernel import DenseKernel, eligible
+from gamo.methods import blocked_kernel, dense_kernel
+from gamo.methods.blocked_kernel import BlockedKernel
+from gamo.methods.dense_kernel import DenseKernel
 from gamo.nets import ConvexGenerator, Discriminator, OneHot
 from gamo.snapshot import Generated
 
@@ -37,7 +39,7 @@ class Gamo(Method):
     players = ("M", "D", "G")
     convex = True
     use_d = True
-    use_kernel = True   # full iterations through gamo.methods.dense_kernel where eligible
+    use_kernel = True   # full iterations through gamo.methods.dense_kernel / blocked_kernel where eligible
 
     def __init__(self, cfg: RunConfig, data: Dataset, device: torch.device) -> None:
         super().__init__(cfg, data, device)
@@ -58,7 +60,7 @@ class Gamo(Method):
         self._members_cache: torch.Tensor | None = None
         self._rf_target: torch.Tensor | None = None     # D's targets for the M/D step, made once
         self._members_of: torch.Tensor | None = None
-        self._kernel: DenseKernel | None | bool = None   # None: not decided yet; False: not eligible
+        self._kernel: DenseKernel | BlockedKernel | None | bool = None   # None: not decided yet; False: not eligible
         self.minority_t = torch.as_tensor(self.minority, dtype=torch.long, device=device)
         gap = float(self.counts.max()) - self.counts[self.minority].astype(np.float64)
         self.p_md = torch.as_tensor(gap / gap.sum() if len(gap) else gap, dtype=torch.float32, device=device)
@@ -92,14 +94,24 @@ class Gamo(Method):
             self._rf_target = t
         return t
 
-    def _fast_kernel(self) -> DenseKernel | None:
-        """The NumPy kernel for full iterations of small dense problems on the CPU (2D toys), or
-        None where the torch path runs (see :mod:`gamo.methods.dense_kernel`)."""
+    def _fast_kernel(self) -> DenseKernel | BlockedKernel | None:
+        """The kernel for full iterations on the CPU, or None where the autograd path runs: NumPy
+        for small dense problems (2D toys, :mod:`gamo.methods.dense_kernel`), torch ops without
+        autograd for the blocked convex product (e.g. conv features,
+        :mod:`gamo.methods.blocked_kernel`)."""
         k = self._kernel
         if k is None:
-            k = self._kernel = DenseKernel(self) if self.use_kernel and eligible(self) else False
-        elif k and not k.valid():          # the torch side replaced a packed tensor: pack again
-            k = self._kernel = DenseKernel(self)
+            if not self.use_kernel:
+                k = False
+            elif dense_kernel.eligible(self):
+                k = DenseKernel(self)
+            elif blocked_kernel.eligible(self):
+                k = BlockedKernel(self)
+            else:
+                k = False
+            self._kernel = k
+        elif k and not k.valid():          # the torch side replaced a packed tensor: start again
+            k = self._kernel = type(k)(self)
         return k or None
 
     def _step_phase(self, phase: str, players: set[str] | None) -> dict[str, torch.Tensor | float]:

@@ -1,0 +1,253 @@
+"""Compiled loops for :mod:`gamo.methods.blocked_kernel`: G's blocked convex product, forward and
+backward, over all class blocks in one call each.
+
+Every product here is skinny: a class block of a few thousand members times the 2-16 rows of a
+minibatch that belong to that class. BLAS libraries handle such shapes poorly (MKL reads the
+members at a fifth of the rate a plain pass over them runs at, ``bench/results/gamo_phase_parts.md``),
+so these loops stream each member row once and compute all of its class's rows from it, four rows
+at a time. The work is split in two fixed halves (``prange(2)``), so the results do not depend on
+the number of threads that run them.
+
+Layouts (float32, C-contiguous): ``spans`` is (S, 5) int64 rows ``(lo, n, s, m, e)``: the class
+block is members ``[lo, lo+n)``, the batch rows of that class are ``[s, e)`` in the grouped order,
+and rows ``[m, e)`` of them are G's own (the backward's) rows. ``P`` and ``Q`` are (rows, N)
+scratch buffers whose row r holds values only in its block's columns.
+
+Imported only when a blocked kernel is built (importing numba takes a few tenths of a second);
+compiled on first use and cached next to this file (a few seconds once).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+def set_threads(n: int) -> None:
+    """Run the loops on at most ``n`` threads (the caller's torch thread count; 2 is all they use)."""
+    numba.set_num_threads(max(1, min(n, 2, numba.config.NUMBA_NUM_THREADS)))
+
+
+# One prange loop per compiled function: each stage reads what the other half wrote in the stage
+# before, and with two loops in one function numba ran them out of order (on one thread the
+# backward read the other half's gradients before they were written; tests/test_blocked_kernel.py)
+_OPTS = dict(fastmath=True, nogil=True, cache=True, parallel=True)
+
+
+def forward(ts, spans, w, c, xt, p, xs):
+    """Convex weights ``p[r, lo:lo+n] = softmax(ts[r] @ w[lo:lo+n].T + c[lo:lo+n])`` and points
+    ``xs[r] = p[r, lo:lo+n] @ members[lo:lo+n]`` for every row r of every span (``xt`` is the
+    members transposed, (d, N))."""
+    _logits(ts, spans, w, c, p)
+    _softmax(spans, p)
+    _points(spans, xt, p, xs)
+
+
+@njit(**_OPTS)
+def _logits(ts, spans, w, c, p):   # pragma: no cover - compiled
+    n_spans = spans.shape[0]
+    h = ts.shape[1]
+    # logits: each half of every block's members, against all of the block's rows
+    for part in prange(2):
+        for si in range(n_spans):
+            lo, n, s, e = spans[si, 0], spans[si, 1], spans[si, 2], spans[si, 4]
+            half = (n + 1) // 2
+            j0 = lo + part * half
+            j1 = min(lo + n, j0 + half)
+            for j in range(j0, j1):
+                wj = w[j]
+                r = s
+                while r + 4 <= e:
+                    t0, t1, t2, t3 = ts[r], ts[r + 1], ts[r + 2], ts[r + 3]
+                    a0 = np.float32(0.0)
+                    a1 = np.float32(0.0)
+                    a2 = np.float32(0.0)
+                    a3 = np.float32(0.0)
+                    for q in range(h):
+                        v = wj[q]
+                        a0 += t0[q] * v
+                        a1 += t1[q] * v
+                        a2 += t2[q] * v
+                        a3 += t3[q] * v
+                    p[r, j] = a0 + c[j]
+                    p[r + 1, j] = a1 + c[j]
+                    p[r + 2, j] = a2 + c[j]
+                    p[r + 3, j] = a3 + c[j]
+                    r += 4
+                while r < e:
+                    t0 = ts[r]
+                    a0 = np.float32(0.0)
+                    for q in range(h):
+                        a0 += t0[q] * wj[q]
+                    p[r, j] = a0 + c[j]
+                    r += 1
+    return n_spans
+
+
+@njit(**_OPTS)
+def _softmax(spans, p):   # pragma: no cover - compiled
+    n_spans = spans.shape[0]
+    # softmax of each row over its block (rows alternate between the halves)
+    for part in prange(2):
+        for si in range(n_spans):
+            lo, n, s, e = spans[si, 0], spans[si, 1], spans[si, 2], spans[si, 4]
+            for r in range(s, e):
+                if r % 2 != part:
+                    continue
+                row = p[r, lo:lo + n]
+                mx = row[0]
+                for j in range(1, n):
+                    mx = max(mx, row[j])
+                tot = np.float32(0.0)
+                for j in range(n):
+                    v = np.exp(row[j] - mx)
+                    row[j] = v
+                    tot += v
+                inv = np.float32(1.0) / tot
+                for j in range(n):
+                    row[j] *= inv
+    return n_spans
+
+
+@njit(**_OPTS)
+def _points(spans, xt, p, xs):   # pragma: no cover - compiled
+    n_spans = spans.shape[0]
+    d = xt.shape[0]
+    # points: each half of the feature dimensions
+    for part in prange(2):
+        hd = (d + 1) // 2
+        k0 = part * hd
+        k1 = min(d, k0 + hd)
+        for si in range(n_spans):
+            lo, n, s, e = spans[si, 0], spans[si, 1], spans[si, 2], spans[si, 4]
+            for k in range(k0, k1):
+                xk = xt[k, lo:lo + n]
+                r = s
+                while r + 4 <= e:
+                    p0, p1, p2, p3 = p[r, lo:lo + n], p[r + 1, lo:lo + n], p[r + 2, lo:lo + n], p[r + 3, lo:lo + n]
+                    a0 = np.float32(0.0)
+                    a1 = np.float32(0.0)
+                    a2 = np.float32(0.0)
+                    a3 = np.float32(0.0)
+                    for j in range(n):
+                        v = xk[j]
+                        a0 += p0[j] * v
+                        a1 += p1[j] * v
+                        a2 += p2[j] * v
+                        a3 += p3[j] * v
+                    xs[r, k] = a0
+                    xs[r + 1, k] = a1
+                    xs[r + 2, k] = a2
+                    xs[r + 3, k] = a3
+                    r += 4
+                while r < e:
+                    p0 = p[r, lo:lo + n]
+                    a0 = np.float32(0.0)
+                    for j in range(n):
+                        a0 += p0[j] * xk[j]
+                    xs[r, k] = a0
+                    r += 1
+    return n_spans
+
+
+def backward(dxs, spans, x, p, ts, w, q, gw, gc, dts2):
+    """Gradients of G's rows ``[m, e)`` of each span, from ``dxs`` (rows, d), the loss's gradient
+    with respect to the points: the IGU weights' ``gw[lo:lo+n]`` and biases' ``gc[lo:lo+n]``
+    (written for every span with live rows), and with respect to ``ts`` in ``dts2`` (2, rows, h):
+    two partial sums, one per half, to be added. ``q`` is scratch like ``p``."""
+    _dweights(dxs, spans, x, q)
+    _softmax_back(spans, p, q)
+    _igu_grads(spans, ts, w, q, gw, gc, dts2)
+
+
+@njit(**_OPTS)
+def _dweights(dxs, spans, x, q):   # pragma: no cover - compiled
+    n_spans = spans.shape[0]
+    d = x.shape[1]
+    # dL/dweights: each member row against the block's live rows
+    for part in prange(2):
+        for si in range(n_spans):
+            lo, n, m, e = spans[si, 0], spans[si, 1], spans[si, 3], spans[si, 4]
+            if m == e:
+                continue
+            half = (n + 1) // 2
+            j0 = lo + part * half
+            j1 = min(lo + n, j0 + half)
+            for j in range(j0, j1):
+                xj = x[j]
+                r = m
+                while r + 4 <= e:
+                    g0, g1, g2, g3 = dxs[r], dxs[r + 1], dxs[r + 2], dxs[r + 3]
+                    a0 = np.float32(0.0)
+                    a1 = np.float32(0.0)
+                    a2 = np.float32(0.0)
+                    a3 = np.float32(0.0)
+                    for k in range(d):
+                        v = xj[k]
+                        a0 += g0[k] * v
+                        a1 += g1[k] * v
+                        a2 += g2[k] * v
+                        a3 += g3[k] * v
+                    q[r, j] = a0
+                    q[r + 1, j] = a1
+                    q[r + 2, j] = a2
+                    q[r + 3, j] = a3
+                    r += 4
+                while r < e:
+                    g0 = dxs[r]
+                    a0 = np.float32(0.0)
+                    for k in range(d):
+                        a0 += g0[k] * xj[k]
+                    q[r, j] = a0
+                    r += 1
+    return n_spans
+
+
+@njit(**_OPTS)
+def _softmax_back(spans, p, q):   # pragma: no cover - compiled
+    n_spans = spans.shape[0]
+    # through the softmax: q <- p * (q - sum(p * q)), row by row
+    for part in prange(2):
+        for si in range(n_spans):
+            lo, n, m, e = spans[si, 0], spans[si, 1], spans[si, 3], spans[si, 4]
+            for r in range(m, e):
+                if r % 2 != part:
+                    continue
+                pr, qr = p[r, lo:lo + n], q[r, lo:lo + n]
+                tot = np.float32(0.0)
+                for j in range(n):
+                    tot += pr[j] * qr[j]
+                for j in range(n):
+                    qr[j] = pr[j] * (qr[j] - tot)
+    return n_spans
+
+
+@njit(**_OPTS)
+def _igu_grads(spans, ts, w, q, gw, gc, dts2):   # pragma: no cover - compiled
+    n_spans = spans.shape[0]
+    h = ts.shape[1]
+    # the IGU's gradients, and each half's share of the gradient wrt ts
+    for part in prange(2):
+        for r in range(dts2.shape[1]):
+            for k in range(h):
+                dts2[part, r, k] = 0.0
+        for si in range(n_spans):
+            lo, n, m, e = spans[si, 0], spans[si, 1], spans[si, 3], spans[si, 4]
+            if m == e:
+                continue
+            half = (n + 1) // 2
+            j0 = lo + part * half
+            j1 = min(lo + n, j0 + half)
+            for j in range(j0, j1):
+                gj, wj = gw[j], w[j]
+                for k in range(h):
+                    gj[k] = 0.0
+                acc = np.float32(0.0)
+                for r in range(m, e):
+                    a = q[r, j]
+                    acc += a
+                    tr, dr = ts[r], dts2[part, r]
+                    for k in range(h):
+                        gj[k] += a * tr[k]
+                        dr[k] += a * wj[k]
+                gc[j] = acc
+    return n_spans

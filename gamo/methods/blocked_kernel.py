@@ -1,0 +1,260 @@
+"""One full GAMO / GAMO\\D iteration with the blocked convex product, in torch ops without autograd.
+
+Where G combines many members (a conv run on Fashion-MNIST: 5,000 minority members with 512
+features each), :class:`~gamo.nets.ConvexGenerator` uses its blocked product on the CPU. Through
+autograd an iteration then costs about twice its matrix products: the graph of the softmaxes,
+the per-class slices, the index copies and the two small networks M and D, and each operation's
+dispatch and bookkeeping. This kernel computes the same iteration as :meth:`Gamo._step_phase`
+-- the same random draws from the method's generator, in the same order, the same forward passes,
+hand-written backward passes of the same networks -- with torch operations under ``no_grad``,
+writing the gradients into buffers that it sets as the parameters' ``.grad`` before calling the
+method's own optimizers. So it owns no weights or optimizer state: a torch step and a kernel step
+can follow each other in any order, and checkpoints, generation and resuming need nothing from it.
+
+:meth:`Gamo._step_phase` uses it when :func:`eligible` says so: a full iteration (all players) on
+the CPU, a convex generator using the blocked product, the Classifier and Discriminator of
+:mod:`gamo.nets`, the engine's :class:`~gamo.methods.base.FusedAdam`, LS or CE loss. Results agree
+with the torch path to float32 rounding (``tests/test_blocked_kernel.py`` follows both step by
+step); over many steps a GAN's dynamics amplify those last bits, so runs are not bit-identical to
+the torch path's. ``bench/epoch_time.py`` and ``bench/gamo_phase_parts.py`` measure the gain.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from gamo.methods.base import FusedAdam
+from gamo.nets import Classifier, ConvexGenerator, Discriminator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gamo.methods.gamo import Gamo
+
+SLOPE = 0.1   # LeakyReLU slope of every network here
+
+
+def eligible(method: "Gamo") -> bool:
+    """Whether :class:`BlockedKernel` can run this method's full iteration."""
+    g = method.G
+    return (method.device.type == "cpu" and method.loss_kind in ("ls", "ce")
+            and type(g) is ConvexGenerator and type(method.M) is Classifier
+            and (not method.use_d or type(method.D) is Discriminator)
+            and g._use_blocked(method._members())
+            and all(isinstance(o, FusedAdam) for o in (method.opt_m, method.opt_g)))
+
+
+def _leaky(h: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.leaky_relu(h, SLOPE)
+
+
+def _dleaky(d: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """Gradient through LeakyReLU at pre-activation ``h`` (torch: slope where h <= 0)."""
+    return torch.where(h > 0, d, d * SLOPE)
+
+
+def _mlp3(w: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Linear-leaky-Linear-leaky-Linear; w = [W1, b1, W2, b2, W3, b3]; returns output and cache."""
+    h1 = torch.addmm(w[1], x, w[0].t())
+    a1 = _leaky(h1)
+    h2 = torch.addmm(w[3], a1, w[2].t())
+    a2 = _leaky(h2)
+    return torch.addmm(w[5], a2, w[4].t()), [x, h1, a1, h2, a2]
+
+
+def _mlp3_back(w: list[torch.Tensor], cache: list[torch.Tensor], dout: torch.Tensor,
+               grads: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Backward of :func:`_mlp3`: writes the parameter gradients into ``grads`` (when given) and
+    returns the gradient with respect to the input."""
+    x, h1, a1, h2, a2 = cache
+    if grads is not None:
+        torch.mm(dout.t(), a2, out=grads[4])
+        torch.sum(dout, 0, out=grads[5])
+    d = _dleaky(dout @ w[4], h2)
+    if grads is not None:
+        torch.mm(d.t(), a1, out=grads[2])
+        torch.sum(d, 0, out=grads[3])
+    d = _dleaky(d @ w[2], h1)
+    if grads is not None:
+        torch.mm(d.t(), x, out=grads[0])
+        torch.sum(d, 0, out=grads[1])
+    return d @ w[0]
+
+
+def _softmax_back(p: torch.Tensor, dp: torch.Tensor, dim: int) -> torch.Tensor:
+    return p * (dp - (p * dp).sum(dim, keepdim=True))
+
+
+class BlockedKernel:
+    """Runs :meth:`step` for a :class:`Gamo` (or GAMO\\D) whose :func:`eligible` is true."""
+
+    def __init__(self, method: "Gamo") -> None:
+        self.method = mm = method
+        g = mm.G
+        self.g_params = list(g.parameters())       # cTMU W1, b1, W2, b2, IGU weights, IGU biases
+        self.m_params = list(mm.M.parameters())
+        self.d_params = list(mm.D.parameters()) if mm.use_d else []
+        self.params = self.g_params + self.m_params + self.d_params
+        self.grads = [torch.zeros_like(p) for p in self.params]
+        k = len(g.block_sizes)
+        # the IGUs' weights and biases, and their gradients, packed into one (N, hidden) and one
+        # (N,) buffer each (the parameters' data become views of them, as the NumPy kernel does)
+        n_total, hidden = sum(g.block_sizes), g.igu_w[0].shape[1]
+        self.w_buf, self.c_buf = torch.empty(n_total, hidden), torch.empty(n_total)
+        self.gw_buf, self.gc_buf = torch.zeros(n_total, hidden), torch.zeros(n_total)
+        for blk, (lo, n) in enumerate(zip(g.block_starts, g.block_sizes)):
+            for buf, prm in ((self.w_buf, g.igu_w[blk]), (self.c_buf, g.igu_b[blk])):
+                buf[lo:lo + n] = prm.detach()
+                prm.data = buf[lo:lo + n]
+            self.grads[4 + blk] = self.gw_buf[lo:lo + n]
+            self.grads[4 + k + blk] = self.gc_buf[lo:lo + n]
+        self.gg = self.grads[:len(self.g_params)]
+        self.g_ctmu = self.gg[:4]
+        self.arrays = {name: getattr(self, name).numpy() for name in ("w_buf", "c_buf", "gw_buf", "gc_buf")}
+        rows = 2 * mm.batch
+        self.p, self.q = np.zeros((rows, n_total), np.float32), np.zeros((rows, n_total), np.float32)
+        self.xs = np.zeros((rows, mm.feat_dim), np.float32)
+        self.dts2 = np.zeros((2, rows, hidden), np.float32)
+        self._xt: np.ndarray | None = None
+        self._xt_of: torch.Tensor | None = None
+        from gamo.methods import _blocked_numba   # numba: imported and compiled only when needed
+        self.nb = _blocked_numba
+        self.gm = self.grads[len(self.g_params):len(self.g_params) + len(self.m_params)]
+        self.gd = self.grads[len(self.g_params) + len(self.m_params):]
+        self.eye = torch.eye(mm.n_classes)
+        b = mm.batch
+        self.rf = torch.cat([torch.ones(b), torch.zeros(b)])
+        self.ones = torch.ones(b)
+
+    def valid(self) -> bool:
+        """False once a module's parameters were replaced by other tensor objects, or an IGU's
+        data no longer lives in the packed buffers."""
+        mm, g = self.method, self.method.G
+        now = list(g.parameters()) + list(mm.M.parameters()) + (list(mm.D.parameters()) if mm.use_d else [])
+        if len(now) != len(self.params) or any(a is not b for a, b in zip(now, self.params)):
+            return False
+        return all(wp.data_ptr() == self.w_buf[lo].data_ptr() and bp.data_ptr() == self.c_buf[lo:].data_ptr()
+                   for wp, bp, lo in zip(g.igu_w, g.igu_b, g.block_starts))
+
+    def _members_xt(self, members: torch.Tensor) -> np.ndarray:
+        """The members transposed (d, N), contiguous; cached until the features change."""
+        if self._xt_of is not members:
+            self._xt, self._xt_of = members.t().contiguous().numpy(), members
+        return self._xt
+
+    # ------------------------------------------------------------------ losses
+    def _m_loss(self, logits: torch.Tensor, target: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``scale`` x M's loss for one-hot (or complement) targets, and its gradient wrt logits."""
+        n = len(logits)
+        if self.method.loss_kind == "ce":
+            logp = torch.log_softmax(logits, 1)
+            tsum = target.sum(1, keepdim=True)
+            loss = -(target * logp).sum() * (scale / n)
+            return loss, (scale / n) * (logp.exp() * tsum - target)
+        p = torch.softmax(logits, 1)
+        diff = p - target
+        loss = (diff * diff).sum() * (scale / n)
+        return loss, _softmax_back(p, diff * (2.0 * scale / n), 1)
+
+    def _d_loss(self, logit: torch.Tensor, target: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``scale`` x D's loss against per-point targets, and its gradient wrt the logits."""
+        s = torch.sigmoid(logit)
+        n = len(logit)
+        if self.method.loss_kind == "ce":
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, target) * scale
+            return loss, (scale / n) * (s - target)
+        diff = s - target
+        return (diff * diff).mean() * scale, (2.0 * scale / n) * diff * s * (1.0 - s)
+
+    # ------------------------------------------------------------------ one iteration
+    @torch.no_grad()
+    def step(self) -> dict[str, torch.Tensor]:
+        mm = self.method
+        g = mm.G
+        b, gen, use_d, k_cls = mm.batch, mm.gen, mm.use_d, mm.n_classes
+        feats = mm.train_features()
+        members = mm._members()
+        # the random draws of Gamo._step_phase, in its order
+        z1 = torch.randn(b, mm.latent, generator=gen)
+        y1 = mm.minority_t[torch.multinomial(mm.p_md, b, replacement=True, generator=gen)]
+        z2 = torch.randn(b, mm.latent, generator=gen)
+        y2g = mm.minority_t[torch.randint(len(mm.minority), (b,), generator=gen)]
+        y = torch.cat([y1, y2g])                                                  # (2b,)
+
+        # G forward for both batches: the cTMU, then each class's rows on its own block
+        wg = self.g_params
+        inp = torch.cat([torch.cat([z1, z2]), self.eye[y]], 1)
+        h1 = torch.addmm(wg[1], inp, wg[0].t())
+        a1 = _leaky(h1)
+        h2 = torch.addmm(wg[3], a1, wg[2].t())
+        t = _leaky(h2)                                                            # (2b, hidden)
+        key = y.numpy() * 2
+        key[b:] += 1                      # within a class, the M/D rows first, then G's rows
+        order_np = np.argsort(key, kind="stable")
+        counts = np.bincount(key, minlength=2 * k_cls)
+        spans, start = [], 0
+        for c in range(k_cls):
+            n_md, n_g = int(counts[2 * c]), int(counts[2 * c + 1])
+            if n_md + n_g:
+                blk = g._block_of[c]
+                spans.append((g.block_starts[blk], g.block_sizes[blk], start, start + n_md, start + n_md + n_g))
+                start += n_md + n_g
+        spans_np = np.array(spans, dtype=np.int64)
+        order = torch.from_numpy(order_np)
+        ts = t[order]                                                             # (2b, hidden), grouped
+        ts_np = ts.numpy()
+        arr = self.arrays
+        self.nb.set_threads(torch.get_num_threads())
+        self.nb.forward(ts_np, spans_np, arr["w_buf"], arr["c_buf"], self._members_xt(members), self.p, self.xs)
+        x = torch.empty(2 * b, members.shape[1]).index_copy_(0, order, torch.from_numpy(self.xs))
+
+        # M and D on a real batch and the generated M/D batch (losses x2: two halves' means)
+        idx = mm._real_batch()
+        x2 = torch.cat([feats[idx], x[:b]])
+        yy = torch.cat([mm.y_train[idx], y1])
+        out, cache_m = _mlp3(self.m_params, x2)
+        loss_m, dlog = self._m_loss(out, self.eye[yy], 2.0)
+        _mlp3_back(self.m_params, cache_m, dlog, self.gm)
+        losses = {"M": loss_m}
+        if use_d:
+            out_d, cache_d = _mlp3(self.d_params, torch.cat([x2, self.eye[yy]], 1))
+            loss_d, dl = self._d_loss(out_d[:, 0], self.rf, 2.0)
+            _mlp3_back(self.d_params, cache_d, dl.unsqueeze(1), self.gd)
+            losses["D"] = loss_d
+        for p, gr in zip(self.m_params + self.d_params, self.gm + self.gd):
+            p.grad = gr
+        mm.opt_m.step()
+
+        # G against the updated M (and D): the gradient of G's batch, then through G
+        xg = x[b:]
+        out, cache_m = _mlp3(self.m_params, xg)
+        loss_g, dlog = self._m_loss(out, 1.0 - self.eye[y2g], 1.0)
+        dx = _mlp3_back(self.m_params, cache_m, dlog)
+        if use_d:
+            out_d, cache_d = _mlp3(self.d_params, torch.cat([xg, self.eye[y2g]], 1))
+            ld, dl = self._d_loss(out_d[:, 0], self.ones, 1.0)
+            loss_g = loss_g + ld
+            dx += _mlp3_back(self.d_params, cache_d, dl.unsqueeze(1))[:, :xg.shape[1]]
+        # G's rows in the grouped order: sorted position i holds batch row order[i] (>= b when live)
+        dxs = dx[order.clamp(min=b) - b]                                          # (2b, d); M/D rows unused
+        self.nb.backward(dxs.numpy(), spans_np, members.numpy(), self.p, ts_np, arr["w_buf"], self.q,
+                         arr["gw_buf"], arr["gc_buf"], self.dts2)
+        live = {int(lo) for lo, _, _, m, e in spans if e > m}
+        for lo, n in zip(g.block_starts, g.block_sizes):
+            if lo not in live:            # no row of this class in G's batch: a zero gradient
+                self.gw_buf[lo:lo + n].zero_()
+                self.gc_buf[lo:lo + n].zero_()
+        dts = torch.from_numpy(self.dts2[0] + self.dts2[1])
+        dt = torch.empty_like(dts).index_copy_(0, order, dts)[b:]                 # G's rows, batch order
+        gc = self.g_ctmu
+        d = _dleaky(dt, h2[b:])
+        torch.mm(d.t(), a1[b:], out=gc[2])
+        torch.sum(d, 0, out=gc[3])
+        d = _dleaky(d @ wg[2], h1[b:])
+        torch.mm(d.t(), inp[b:], out=gc[0])
+        torch.sum(d, 0, out=gc[1])
+        for p, gr in zip(self.g_params, self.gg):
+            p.grad = gr
+        mm.opt_g.step()
+        losses["G"] = loss_g
+        return losses
