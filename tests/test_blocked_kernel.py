@@ -8,7 +8,7 @@ import torch
 
 from gamo.data import load_dataset
 from gamo.methods import REGISTRY
-from gamo.methods.blocked_kernel import BlockedKernel
+from gamo.methods.blocked_kernel import BlockedKernel, eligible
 
 BLOBS = dict(dataset="toy:blobs", n_classes=4, profile="counts:60,24,12,5", n_per_class=60)
 
@@ -86,3 +86,73 @@ def test_kernel_and_single_player_steps_mix(tiny_cfg, fake_images, one_thread):
         m.step()
     assert isinstance(k._kernel, BlockedKernel)
     _assert_close(k, t)
+
+
+def test_kernel_survives_a_state_load(tiny_cfg, fake_images, one_thread, tmp_path):
+    """A checkpoint loaded into a run on the kernel (parameters copied in place, Adam's state
+    replaced) carries on exactly as the autograd run it came from."""
+    k, t = _pair(tiny_cfg, fake_images, "gamo", "ls", "dense")
+    k.step()
+    for _ in range(4):
+        t.step()
+    torch.save(t.state_dict(), tmp_path / "c.pt")
+    k.load_state_dict(torch.load(tmp_path / "c.pt", weights_only=True))
+    _assert_close(k, t, atol=0)
+    for _ in range(4):
+        k.step(), t.step()
+    assert isinstance(k._kernel, BlockedKernel) and k._kernel.valid()
+    _assert_close(k, t)
+
+
+def test_kernel_is_only_used_where_eligible(tiny_cfg, fake_images, one_thread):
+    cfg = tiny_cfg("gamo", data=BLOBS)
+    data = load_dataset(cfg.data)
+    dev = torch.device("cpu")
+    dense = REGISTRY["gamo"](cfg, data, dev)           # small N*d: the dense product
+    assert not eligible(dense)
+    cg = REGISTRY["cg_d"](tiny_cfg("cg_d", data=BLOBS), data, dev)
+    assert not eligible(cg)                            # no convex generator
+    ce = REGISTRY["gamo"](cfg, data, dev)
+    ce.G.mode = "blocked"
+    assert eligible(ce)
+    ce.loss_kind = "hinge"                              # a loss the kernel does not know
+    assert not eligible(ce)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compiled_stages_match_numpy(threads):
+    """The compiled forward and backward of the blocked product against plain NumPy, with the
+    scratch buffers full of NaN (a stage reading what no stage wrote shows up), on one thread
+    and on two (the halves then run at the same time)."""
+    from gamo.methods import _blocked_numba as nb
+    rng = np.random.default_rng(0)
+    n_all, d, h, rows = 97, 6, 16, 32
+    # blocks of 48, 19 and 30 members; rows [s, e) per class, G's rows from m (one block has none)
+    spans = np.array([[0, 48, 0, 5, 13], [48, 19, 13, 20, 20], [67, 30, 20, 22, 32]], np.int64)
+    ts = rng.standard_normal((rows, h)).astype(np.float32)
+    w = (0.3 * rng.standard_normal((n_all, h))).astype(np.float32)
+    c = rng.standard_normal(n_all).astype(np.float32)
+    x = rng.standard_normal((n_all, d)).astype(np.float32)
+    dxs = rng.standard_normal((rows, d)).astype(np.float32)
+    p, q = (np.full((rows, n_all), np.nan, np.float32) for _ in range(2))
+    xs = np.full((rows, d), np.nan, np.float32)
+    gw, gc = np.full((n_all, h), np.nan, np.float32), np.full(n_all, np.nan, np.float32)
+    dts2 = np.full((2, rows, h), np.nan, np.float32)
+    nb.set_threads(threads)
+    nb.forward(ts, spans, w, c, np.ascontiguousarray(x.T), p, xs)
+    nb.backward(dxs, spans, x, p, ts, w, q, gw, gc, dts2)
+    dts = dts2.sum(axis=0)
+    for lo, n, s, m, e in spans:
+        logits = ts[s:e].astype(np.float64) @ w[lo:lo + n].T + c[lo:lo + n]
+        pw = np.exp(logits - logits.max(axis=1, keepdims=True))
+        pw /= pw.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(p[s:e, lo:lo + n], pw, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(xs[s:e], pw @ x[lo:lo + n], rtol=1e-4, atol=1e-5)
+        if m == e:
+            continue                  # no G rows: the caller zeroes this block's gradients
+        dw = dxs[m:e] @ x[lo:lo + n].T
+        pl = pw[m - s:]
+        dl = pl * (dw - (pl * dw).sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(gw[lo:lo + n], dl.T @ ts[m:e], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(gc[lo:lo + n], dl.sum(axis=0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(dts[m:e], dl @ w[lo:lo + n], rtol=1e-4, atol=1e-5)

@@ -7,6 +7,7 @@ import torch
 
 from gamo.data import load_dataset
 from gamo.methods import REGISTRY
+from gamo.methods.blocked_kernel import BlockedKernel
 from gamo.methods.dense_kernel import DenseKernel, eligible
 
 TWO = dict(dataset="toy:moons", n_classes=2, profile="counts:60,12", n_per_class=60)          # one IGU
@@ -108,7 +109,7 @@ def test_kernel_is_only_used_where_eligible(tiny_cfg, fake_images, one_thread):
     blocked.G.mode = "blocked"
     assert not eligible(blocked)
     blocked.step()
-    assert blocked._kernel is False
+    assert isinstance(blocked._kernel, BlockedKernel)   # the blocked product has its own kernel
 
 
 def test_kernel_adam_with_parameters_at_different_step_counts(tiny_cfg, one_thread):
