@@ -49,8 +49,9 @@ def _leaky(h: torch.Tensor) -> torch.Tensor:
 
 
 def _dleaky(d: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """Gradient through LeakyReLU at pre-activation ``h`` (torch: slope where h <= 0)."""
-    return torch.where(h > 0, d, d * SLOPE)
+    """Gradient through LeakyReLU at pre-activation ``h``: autograd's own backward op (slope
+    where h <= 0), one op where ``where(h > 0, ...)`` takes three."""
+    return torch.ops.aten.leaky_relu_backward(d, h, SLOPE, False)
 
 
 def _mlp3(w: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -63,9 +64,9 @@ def _mlp3(w: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list[to
 
 
 def _mlp3_back(w: list[torch.Tensor], cache: list[torch.Tensor], dout: torch.Tensor,
-               grads: list[torch.Tensor] | None = None) -> torch.Tensor:
+               grads: list[torch.Tensor] | None = None, need_input: bool = True) -> torch.Tensor | None:
     """Backward of :func:`_mlp3`: writes the parameter gradients into ``grads`` (when given) and
-    returns the gradient with respect to the input."""
+    returns the gradient with respect to the input (None unless ``need_input``)."""
     x, h1, a1, h2, a2 = cache
     if grads is not None:
         torch.mm(dout.t(), a2, out=grads[4])
@@ -78,7 +79,7 @@ def _mlp3_back(w: list[torch.Tensor], cache: list[torch.Tensor], dout: torch.Ten
     if grads is not None:
         torch.mm(d.t(), x, out=grads[0])
         torch.sum(d, 0, out=grads[1])
-    return d @ w[0]
+    return d @ w[0] if need_input else None
 
 
 def _softmax_back(p: torch.Tensor, dp: torch.Tensor, dim: int) -> torch.Tensor:
@@ -176,14 +177,14 @@ class BlockedKernel:
         members = mm._members()
         # the random draws of Gamo._step_phase, in its order
         z1 = torch.randn(b, mm.latent, generator=gen)
-        y1 = mm.minority_t[torch.multinomial(mm.p_md, b, replacement=True, generator=gen)]
+        y1 = mm.minority_t.index_select(0, torch.multinomial(mm.p_md, b, replacement=True, generator=gen))
         z2 = torch.randn(b, mm.latent, generator=gen)
-        y2g = mm.minority_t[torch.randint(len(mm.minority), (b,), generator=gen)]
+        y2g = mm.minority_t.index_select(0, torch.randint(len(mm.minority), (b,), generator=gen))
         y = torch.cat([y1, y2g])                                                  # (2b,)
 
         # G forward for both batches: the cTMU, then each class's rows on its own block
         wg = self.g_params
-        inp = torch.cat([torch.cat([z1, z2]), self.eye[y]], 1)
+        inp = torch.cat([torch.cat([z1, z2]), self.eye.index_select(0, y)], 1)
         h1 = torch.addmm(wg[1], inp, wg[0].t())
         a1 = _leaky(h1)
         h2 = torch.addmm(wg[3], a1, wg[2].t())
@@ -201,7 +202,7 @@ class BlockedKernel:
                 start += n_md + n_g
         spans_np = np.array(spans, dtype=np.int64)
         order = torch.from_numpy(order_np)
-        ts = t[order]                                                             # (2b, hidden), grouped
+        ts = t.index_select(0, order)                                             # (2b, hidden), grouped
         ts_np = ts.numpy()
         arr = self.arrays
         self.nb.set_threads(torch.get_num_threads())
@@ -210,16 +211,17 @@ class BlockedKernel:
 
         # M and D on a real batch and the generated M/D batch (losses x2: two halves' means)
         idx = mm._real_batch()
-        x2 = torch.cat([feats[idx], x[:b]])
-        yy = torch.cat([mm.y_train[idx], y1])
+        x2 = torch.cat([feats.index_select(0, idx), x[:b]])
+        yy = torch.cat([mm.y_train.index_select(0, idx), y1])
+        onehot = self.eye.index_select(0, yy)
         out, cache_m = _mlp3(self.m_params, x2)
-        loss_m, dlog = self._m_loss(out, self.eye[yy], 2.0)
-        _mlp3_back(self.m_params, cache_m, dlog, self.gm)
+        loss_m, dlog = self._m_loss(out, onehot, 2.0)
+        _mlp3_back(self.m_params, cache_m, dlog, self.gm, need_input=False)
         losses = {"M": loss_m}
         if use_d:
-            out_d, cache_d = _mlp3(self.d_params, torch.cat([x2, self.eye[yy]], 1))
+            out_d, cache_d = _mlp3(self.d_params, torch.cat([x2, onehot], 1))
             loss_d, dl = self._d_loss(out_d[:, 0], self.rf, 2.0)
-            _mlp3_back(self.d_params, cache_d, dl.unsqueeze(1), self.gd)
+            _mlp3_back(self.d_params, cache_d, dl.unsqueeze(1), self.gd, need_input=False)
             losses["D"] = loss_d
         for p, gr in zip(self.m_params + self.d_params, self.gm + self.gd):
             p.grad = gr
@@ -228,15 +230,16 @@ class BlockedKernel:
         # G against the updated M (and D): the gradient of G's batch, then through G
         xg = x[b:]
         out, cache_m = _mlp3(self.m_params, xg)
-        loss_g, dlog = self._m_loss(out, 1.0 - self.eye[y2g], 1.0)
+        onehot = self.eye.index_select(0, y2g)
+        loss_g, dlog = self._m_loss(out, 1.0 - onehot, 1.0)
         dx = _mlp3_back(self.m_params, cache_m, dlog)
         if use_d:
-            out_d, cache_d = _mlp3(self.d_params, torch.cat([xg, self.eye[y2g]], 1))
+            out_d, cache_d = _mlp3(self.d_params, torch.cat([xg, onehot], 1))
             ld, dl = self._d_loss(out_d[:, 0], self.ones, 1.0)
             loss_g = loss_g + ld
             dx += _mlp3_back(self.d_params, cache_d, dl.unsqueeze(1))[:, :xg.shape[1]]
         # G's rows in the grouped order: sorted position i holds batch row order[i] (>= b when live)
-        dxs = dx[order.clamp(min=b) - b]                                          # (2b, d); M/D rows unused
+        dxs = dx.index_select(0, order.clamp(min=b) - b)                          # M/D rows unused
         self.nb.backward(dxs.numpy(), spans_np, members.numpy(), self.p, ts_np, arr["w_buf"], self.q,
                          arr["gw_buf"], arr["gc_buf"], self.dts2)
         live = {int(lo) for lo, _, _, m, e in spans if e > m}
