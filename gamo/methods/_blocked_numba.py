@@ -119,8 +119,9 @@ def _points(spans, xt, p, xs):   # pragma: no cover - compiled
         k1 = min(d, k0 + hd)
         for si in range(n_spans):
             lo, n, s, e = spans[si, 0], spans[si, 1], spans[si, 2], spans[si, 4]
-            for k in range(k0, k1):
-                xk = xt[k, lo:lo + n]
+            k = k0
+            while k + 2 <= k1:        # two features by four rows at a time
+                xa, xb = xt[k, lo:lo + n], xt[k + 1, lo:lo + n]
                 r = s
                 while r + 4 <= e:
                     p0, p1, p2, p3 = p[r, lo:lo + n], p[r + 1, lo:lo + n], p[r + 2, lo:lo + n], p[r + 3, lo:lo + n]
@@ -128,24 +129,43 @@ def _points(spans, xt, p, xs):   # pragma: no cover - compiled
                     a1 = np.float32(0.0)
                     a2 = np.float32(0.0)
                     a3 = np.float32(0.0)
+                    b0 = np.float32(0.0)
+                    b1 = np.float32(0.0)
+                    b2 = np.float32(0.0)
+                    b3 = np.float32(0.0)
                     for j in range(n):
-                        v = xk[j]
-                        a0 += p0[j] * v
-                        a1 += p1[j] * v
-                        a2 += p2[j] * v
-                        a3 += p3[j] * v
-                    xs[r, k] = a0
-                    xs[r + 1, k] = a1
-                    xs[r + 2, k] = a2
-                    xs[r + 3, k] = a3
+                        u, v = xa[j], xb[j]
+                        w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]
+                        a0 += w0 * u
+                        a1 += w1 * u
+                        a2 += w2 * u
+                        a3 += w3 * u
+                        b0 += w0 * v
+                        b1 += w1 * v
+                        b2 += w2 * v
+                        b3 += w3 * v
+                    xs[r, k], xs[r + 1, k], xs[r + 2, k], xs[r + 3, k] = a0, a1, a2, a3
+                    xs[r, k + 1], xs[r + 1, k + 1], xs[r + 2, k + 1], xs[r + 3, k + 1] = b0, b1, b2, b3
                     r += 4
                 while r < e:
                     p0 = p[r, lo:lo + n]
                     a0 = np.float32(0.0)
+                    b0 = np.float32(0.0)
                     for j in range(n):
-                        a0 += p0[j] * xk[j]
-                    xs[r, k] = a0
+                        a0 += p0[j] * xa[j]
+                        b0 += p0[j] * xb[j]
+                    xs[r, k], xs[r, k + 1] = a0, b0
                     r += 1
+                k += 2
+            while k < k1:             # an odd feature left over
+                xa = xt[k, lo:lo + n]
+                for r in range(s, e):
+                    p0 = p[r, lo:lo + n]
+                    a0 = np.float32(0.0)
+                    for j in range(n):
+                        a0 += p0[j] * xa[j]
+                    xs[r, k] = a0
+                k += 1
     return n_spans
 
 
@@ -172,8 +192,9 @@ def _dweights(dxs, spans, x, q):   # pragma: no cover - compiled
             half = (n + 1) // 2
             j0 = lo + part * half
             j1 = min(lo + n, j0 + half)
-            for j in range(j0, j1):
-                xj = x[j]
+            j = j0
+            while j + 2 <= j1:        # two members by four rows at a time
+                xa, xb = x[j], x[j + 1]
                 r = m
                 while r + 4 <= e:
                     g0, g1, g2, g3 = dxs[r], dxs[r + 1], dxs[r + 2], dxs[r + 3]
@@ -181,24 +202,43 @@ def _dweights(dxs, spans, x, q):   # pragma: no cover - compiled
                     a1 = np.float32(0.0)
                     a2 = np.float32(0.0)
                     a3 = np.float32(0.0)
+                    b0 = np.float32(0.0)
+                    b1 = np.float32(0.0)
+                    b2 = np.float32(0.0)
+                    b3 = np.float32(0.0)
                     for k in range(d):
-                        v = xj[k]
-                        a0 += g0[k] * v
-                        a1 += g1[k] * v
-                        a2 += g2[k] * v
-                        a3 += g3[k] * v
-                    q[r, j] = a0
-                    q[r + 1, j] = a1
-                    q[r + 2, j] = a2
-                    q[r + 3, j] = a3
+                        u, v = xa[k], xb[k]
+                        f0, f1, f2, f3 = g0[k], g1[k], g2[k], g3[k]
+                        a0 += f0 * u
+                        a1 += f1 * u
+                        a2 += f2 * u
+                        a3 += f3 * u
+                        b0 += f0 * v
+                        b1 += f1 * v
+                        b2 += f2 * v
+                        b3 += f3 * v
+                    q[r, j], q[r + 1, j], q[r + 2, j], q[r + 3, j] = a0, a1, a2, a3
+                    q[r, j + 1], q[r + 1, j + 1], q[r + 2, j + 1], q[r + 3, j + 1] = b0, b1, b2, b3
                     r += 4
                 while r < e:
                     g0 = dxs[r]
                     a0 = np.float32(0.0)
+                    b0 = np.float32(0.0)
                     for k in range(d):
-                        a0 += g0[k] * xj[k]
-                    q[r, j] = a0
+                        a0 += g0[k] * xa[k]
+                        b0 += g0[k] * xb[k]
+                    q[r, j], q[r, j + 1] = a0, b0
                     r += 1
+                j += 2
+            while j < j1:             # an odd member left over
+                xa = x[j]
+                for r in range(m, e):
+                    g0 = dxs[r]
+                    a0 = np.float32(0.0)
+                    for k in range(d):
+                        a0 += g0[k] * xa[k]
+                    q[r, j] = a0
+                j += 1
     return n_spans
 
 
