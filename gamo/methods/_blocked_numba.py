@@ -174,9 +174,14 @@ def backward(dxs, spans, x, p, ts, w, q, gw, gc, dts2):
     with respect to the points: the IGU weights' ``gw[lo:lo+n]`` and biases' ``gc[lo:lo+n]``
     (written for every span with live rows), and with respect to ``ts`` in ``dts2`` (2, rows, h):
     two partial sums, one per half, to be added. ``q`` is scratch like ``p``."""
+    dweights_softmax_back(dxs, spans, x, p, q)
+    _igu_grads(spans, ts, w, q, gw, gc, dts2)
+
+
+def dweights_softmax_back(dxs, spans, x, p, q):
+    """The gradient with respect to the logits of G's rows, into ``q``."""
     _dweights(dxs, spans, x, q)
     _softmax_back(spans, p, q)
-    _igu_grads(spans, ts, w, q, gw, gc, dts2)
 
 
 @njit(**_OPTS)
@@ -291,3 +296,57 @@ def _igu_grads(spans, ts, w, q, gw, gc, dts2):   # pragma: no cover - compiled
                         dr[k] += a * wj[k]
                 gc[j] = acc
     return n_spans
+
+
+@njit(**_OPTS)
+def igu_grads_adam(blocks, ts, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2_sqrt,
+                   beta1, beta2, eps):   # pragma: no cover - compiled
+    """As :func:`_igu_grads`, with Adam's update of every IGU row folded in: each member row's
+    gradient is made, used and dropped while the row is in cache, instead of being written out
+    and read back by the optimizer. ``blocks`` is (K, 4) rows ``(lo, n, m, e)`` for every class
+    block, ``m == e`` where G's batch has no row of the class (a zero gradient, which Adam still
+    steps with). The update is torch's fused Adam (no weight decay, no amsgrad) in float32:
+    ``m += (1 - beta1) (g - m)``, ``v = beta2 v + (1 - beta2) g^2``,
+    ``p -= step_size m / (sqrt(v) inv_bc2_sqrt + eps)`` with ``step_size = lr / (1 - beta1^t)``
+    and ``inv_bc2_sqrt = 1 / sqrt(1 - beta2^t)``. ``w`` and ``c`` are read (for the gradient
+    with respect to ``ts``) before they are updated."""
+    n_blocks = blocks.shape[0]
+    h = ts.shape[1]
+    one_b1 = np.float32(1.0) - beta1
+    one_b2 = np.float32(1.0) - beta2
+    for part in prange(2):
+        for r in range(dts2.shape[1]):
+            for k in range(h):
+                dts2[part, r, k] = 0.0
+        gj = np.zeros(h, np.float32)
+        for bi in range(n_blocks):
+            lo, n, m, e = blocks[bi, 0], blocks[bi, 1], blocks[bi, 2], blocks[bi, 3]
+            half = (n + 1) // 2
+            j0 = lo + part * half
+            j1 = min(lo + n, j0 + half)
+            for j in range(j0, j1):
+                wj = w[j]
+                for k in range(h):
+                    gj[k] = 0.0
+                acc = np.float32(0.0)
+                for r in range(m, e):
+                    a = q[r, j]
+                    acc += a
+                    tr, dr = ts[r], dts2[part, r]
+                    for k in range(h):
+                        gj[k] += a * tr[k]
+                        dr[k] += a * wj[k]
+                mj, vj = mw[j], vw[j]
+                for k in range(h):
+                    g = gj[k]
+                    mk = mj[k] + one_b1 * (g - mj[k])
+                    vk = vj[k] * beta2 + one_b2 * (g * g)
+                    mj[k] = mk
+                    vj[k] = vk
+                    wj[k] -= step_size * mk / (np.sqrt(vk) * inv_bc2_sqrt + eps)
+                mk = mc[j] + one_b1 * (acc - mc[j])
+                vk = vc[j] * beta2 + one_b2 * (acc * acc)
+                mc[j] = mk
+                vc[j] = vk
+                c[j] -= step_size * mk / (np.sqrt(vk) * inv_bc2_sqrt + eps)
+    return n_blocks

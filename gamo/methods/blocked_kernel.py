@@ -120,12 +120,43 @@ class BlockedKernel:
         self._xt_of: torch.Tensor | None = None
         from gamo.methods import _blocked_numba   # numba: imported and compiled only when needed
         self.nb = _blocked_numba
+        self._pack_igu_adam()
         self.gm = self.grads[len(self.g_params):len(self.g_params) + len(self.m_params)]
         self.gd = self.grads[len(self.g_params) + len(self.m_params):]
         self.eye = torch.eye(mm.n_classes)
         b = mm.batch
         self.rf = torch.cat([torch.ones(b), torch.zeros(b)])
         self.ones = torch.ones(b)
+
+    def _pack_igu_adam(self) -> None:
+        """Pack the IGUs' Adam state (first and second moments, step counts) into flat buffers,
+        as their weights are, so that the compiled loops can update it row by row; the
+        optimizer's state tensors become views of them. Only for G's plain Adam (one group, no
+        weight decay, amsgrad or maximize); otherwise the IGUs step through the optimizer."""
+        g, opt = self.method.G, self.method.opt_g
+        grp = opt.param_groups[0]
+        self.fuse_adam = (len(opt.param_groups) == 1 and not grp["amsgrad"] and not grp["maximize"]
+                          and grp["weight_decay"] == 0 and not grp.get("capturable") and not grp.get("differentiable"))
+        if not self.fuse_adam:
+            return
+        if opt._lists is None:
+            opt._build()                  # Adam's state, created as Adam creates it
+        k = len(g.block_sizes)
+        self.mw_buf, self.vw_buf = torch.empty_like(self.w_buf), torch.empty_like(self.w_buf)
+        self.mc_buf, self.vc_buf = torch.empty_like(self.c_buf), torch.empty_like(self.c_buf)
+        self.igu_steps = torch.empty(2 * k)
+        for blk, (lo, n) in enumerate(zip(g.block_starts, g.block_sizes)):
+            for i, (prm, mb, vb) in enumerate(((g.igu_w[blk], self.mw_buf, self.vw_buf),
+                                               (g.igu_b[blk], self.mc_buf, self.vc_buf))):
+                st = opt.state[prm]
+                mb[lo:lo + n], vb[lo:lo + n] = st["exp_avg"], st["exp_avg_sq"]
+                st["exp_avg"], st["exp_avg_sq"] = mb[lo:lo + n], vb[lo:lo + n]
+                self.igu_steps[i * k + blk] = st["step"]
+                st["step"] = self.igu_steps[i * k + blk]
+        opt._lists = None                 # FusedAdam re-reads the (re-pointed) state tensors
+        self._state_ref = opt.state[g.igu_w[0]]["exp_avg"]
+        for name in ("mw_buf", "vw_buf", "mc_buf", "vc_buf", "igu_steps"):
+            self.arrays[name] = getattr(self, name).numpy()
 
     def valid(self) -> bool:
         """False once a module's parameters were replaced by other tensor objects, or an IGU's
@@ -134,6 +165,8 @@ class BlockedKernel:
         now = list(g.parameters()) + list(mm.M.parameters()) + (list(mm.D.parameters()) if mm.use_d else [])
         if len(now) != len(self.params) or any(a is not b for a, b in zip(now, self.params)):
             return False
+        if self.fuse_adam and mm.opt_g.state[g.igu_w[0]].get("exp_avg") is not self._state_ref:
+            return False                  # the optimizer's state was replaced (a state load)
         return all(wp.data_ptr() == self.w_buf[lo].data_ptr() and bp.data_ptr() == self.c_buf[lo:].data_ptr()
                    for wp, bp, lo in zip(g.igu_w, g.igu_b, g.block_starts))
 
@@ -240,13 +273,30 @@ class BlockedKernel:
             dx += _mlp3_back(self.d_params, cache_d, dl.unsqueeze(1))[:, :xg.shape[1]]
         # G's rows in the grouped order: sorted position i holds batch row order[i] (>= b when live)
         dxs = dx.index_select(0, order.clamp(min=b) - b)                          # M/D rows unused
-        self.nb.backward(dxs.numpy(), spans_np, members.numpy(), self.p, ts_np, arr["w_buf"], self.q,
-                         arr["gw_buf"], arr["gc_buf"], self.dts2)
-        live = {int(lo) for lo, _, _, m, e in spans if e > m}
-        for lo, n in zip(g.block_starts, g.block_sizes):
-            if lo not in live:            # no row of this class in G's batch: a zero gradient
-                self.gw_buf[lo:lo + n].zero_()
-                self.gc_buf[lo:lo + n].zero_()
+        steps = arr["igu_steps"] if self.fuse_adam else None
+        fused = steps is not None and steps.min() == steps.max()   # Adam's step alike for every IGU
+        if fused:
+            self.nb.dweights_softmax_back(dxs.numpy(), spans_np, members.numpy(), self.p, self.q)
+            blocks = np.zeros((len(g.block_sizes), 4), np.int64)
+            blocks[:, 0], blocks[:, 1] = g.block_starts, g.block_sizes
+            for lo, _, _, m, e in spans:
+                blocks[g.block_starts.index(lo), 2:] = (m, e)
+            grp = mm.opt_g.param_groups[0]
+            (b1, b2), lr, eps = grp["betas"], float(grp["lr"]), float(grp["eps"])
+            steps += 1
+            t_adam = float(steps[0])
+            f32 = np.float32
+            self.nb.igu_grads_adam(blocks, ts_np, arr["w_buf"], arr["c_buf"], self.q, arr["mw_buf"], arr["vw_buf"],
+                                   arr["mc_buf"], arr["vc_buf"], self.dts2, f32(lr / (1.0 - b1 ** t_adam)),
+                                   f32(1.0 / np.sqrt(1.0 - b2 ** t_adam)), f32(b1), f32(b2), f32(eps))
+        else:
+            self.nb.backward(dxs.numpy(), spans_np, members.numpy(), self.p, ts_np, arr["w_buf"], self.q,
+                             arr["gw_buf"], arr["gc_buf"], self.dts2)
+            live = {int(lo) for lo, _, _, m, e in spans if e > m}
+            for lo, n in zip(g.block_starts, g.block_sizes):
+                if lo not in live:        # no row of this class in G's batch: a zero gradient
+                    self.gw_buf[lo:lo + n].zero_()
+                    self.gc_buf[lo:lo + n].zero_()
         dts = torch.from_numpy(self.dts2[0] + self.dts2[1])
         dt = torch.empty_like(dts).index_copy_(0, order, dts)[b:]                 # G's rows, batch order
         gc = self.g_ctmu
@@ -256,8 +306,22 @@ class BlockedKernel:
         d = _dleaky(d @ wg[2], h1[b:])
         torch.mm(d.t(), inp[b:], out=gc[0])
         torch.sum(d, 0, out=gc[1])
-        for p, gr in zip(self.g_params, self.gg):
-            p.grad = gr
-        mm.opt_g.step()
+        if fused:                         # the IGUs are stepped: Adam for the cTMU, as FusedAdam does
+            opt = mm.opt_g
+            ctmu = self.g_params[:4]
+            sts = [opt.state[q] for q in ctmu]
+            st_steps = [st["step"] for st in sts]
+            torch._foreach_add_(st_steps, 1)
+            torch._fused_adam_(ctmu, gc, [st["exp_avg"] for st in sts], [st["exp_avg_sq"] for st in sts], [],
+                               st_steps, amsgrad=False, lr=lr, beta1=b1, beta2=b2, weight_decay=0.0, eps=eps,
+                               maximize=False, grad_scale=None, found_inf=None)
+            for q, gr in zip(ctmu, gc):
+                q.grad = gr
+            for q in self.g_params[4:]:
+                q.grad = None             # stepped in place, their gradients never written out
+        else:
+            for q, gr in zip(self.g_params, self.gg):
+                q.grad = gr
+            mm.opt_g.step()
         losses["G"] = loss_g
         return losses
