@@ -389,6 +389,22 @@ def test_gamo_raises_minority_recall_over_baseline(tiny_cfg):
 
 # --------------------------------------------------------------------------- 7. schedule
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_conv_f_infer_is_forward_bit_for_bit(shape):
+    """F's in-place inference pass (the features pass) gives exactly F's forward, and leaves its
+    input alone."""
+    from gamo.nets import ConvF
+    torch.manual_seed(0)
+    f = ConvF(shape, 32).eval()
+    x = torch.rand(9, *shape) * 2 - 1
+    x0 = x.clone()
+    with torch.no_grad():
+        ref = f(x)
+    out = f.infer(x)
+    assert torch.equal(out, ref) and torch.equal(x, x0)
+    assert not out.requires_grad
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_conv_schedule_and_feature_refresh(shape, tiny_cfg, fake_images):
     data = fake_images(shape, [24, 12, 6])                            # n = 42, batch 16 -> 3
     base, _ = _method(tiny_cfg("baseline"), data)

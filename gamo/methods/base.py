@@ -290,6 +290,7 @@ class Method:
         if self.family == "dense":
             return x
         self.F.eval()
+        f = getattr(self.F, "infer", self.F)      # ConvF: activations in place
         starts = list(range(0, len(x), chunk))
         threads = torch.get_num_threads()
         if self.device.type == "cpu" and threads > 1:
@@ -297,7 +298,7 @@ class Method:
 
             def part(ss: list[int]) -> list[torch.Tensor]:
                 with torch.no_grad():
-                    return [self.F(x[i:i + chunk]) for i in ss]
+                    return [f(x[i:i + chunk]) for i in ss]
             # torch's thread count is process-wide: one pass at a time, so that two runs in
             # threads of one process cannot restore each other's 1 (a pass that finds 1 set
             # takes the one-by-one path below, with the same one-thread results)
@@ -315,7 +316,7 @@ class Method:
                 finally:
                     torch.set_num_threads(threads)
         else:
-            pieces = [self.F(x[i:i + chunk]) for i in starts]
+            pieces = [f(x[i:i + chunk]) for i in starts]
         out = torch.cat(pieces)
         self.F.train()
         return out
