@@ -122,40 +122,43 @@ def test_kernel_is_only_used_where_eligible(tiny_cfg, fake_images, one_thread):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_compiled_stages_match_numpy(threads):
     """The compiled forward and backward of the blocked product against plain NumPy, with the
-    scratch buffers full of NaN (a stage reading what no stage wrote shows up), on one thread
-    and on two (the halves then run at the same time)."""
+    scratch and output buffers full of NaN (a stage reading what no stage wrote shows up), the
+    batch in an order other than the grouped one, on one thread and on two (the halves then run
+    at the same time)."""
     from gamo.methods import _blocked_numba as nb
     rng = np.random.default_rng(0)
     n_all, d, h, rows = 97, 6, 16, 32
-    # blocks of 48, 19 and 30 members; rows [s, e) per class, G's rows from m (one block has none)
+    # blocks of 48, 19 and 30 members; grouped positions [s, e) per class, G's from m (one has none)
     spans = np.array([[0, 48, 0, 5, 13], [48, 19, 13, 20, 20], [67, 30, 20, 22, 32]], np.int64)
-    ts = rng.standard_normal((rows, h)).astype(np.float32)
+    order = rng.permutation(rows).astype(np.int64)        # grouped position r is batch row order[r]
+    ts = rng.standard_normal((rows, h)).astype(np.float32)                         # batch order
     w = (0.3 * rng.standard_normal((n_all, h))).astype(np.float32)
     c = rng.standard_normal(n_all).astype(np.float32)
     x = rng.standard_normal((n_all, d)).astype(np.float32)
-    dxs = rng.standard_normal((rows, d)).astype(np.float32)
+    dxs = rng.standard_normal((rows, d)).astype(np.float32)                        # batch order
     p, q = (np.full((rows, n_all), np.nan, np.float32) for _ in range(2))
     xs = np.full((rows, d), np.nan, np.float32)
     gw, gc = np.full((n_all, h), np.nan, np.float32), np.full(n_all, np.nan, np.float32)
     dts2 = np.full((2, rows, h), np.nan, np.float32)
     nb.set_threads(threads)
-    nb.forward(ts, spans, w, c, np.ascontiguousarray(x.T), p, xs)
-    nb.backward(dxs, spans, x, p, ts, w, q, gw, gc, dts2)
+    nb.forward(ts, order, spans, w, c, np.ascontiguousarray(x.T), p, xs)
+    nb.backward(dxs, order, spans, x, p, ts, order, w, q, gw, gc, dts2)
     dts = dts2.sum(axis=0)
     for lo, n, s, m, e in spans:
-        logits = ts[s:e].astype(np.float64) @ w[lo:lo + n].T + c[lo:lo + n]
+        rs, live = order[s:e], order[m:e]
+        logits = ts[rs].astype(np.float64) @ w[lo:lo + n].T + c[lo:lo + n]
         pw = np.exp(logits - logits.max(axis=1, keepdims=True))
         pw /= pw.sum(axis=1, keepdims=True)
         np.testing.assert_allclose(p[s:e, lo:lo + n], pw, rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(xs[s:e], pw @ x[lo:lo + n], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(xs[rs], pw @ x[lo:lo + n], rtol=1e-4, atol=1e-5)
         if m == e:
             continue                  # no G rows: the caller zeroes this block's gradients
-        dw = dxs[m:e] @ x[lo:lo + n].T
+        dw = dxs[live] @ x[lo:lo + n].T
         pl = pw[m - s:]
         dl = pl * (dw - (pl * dw).sum(axis=1, keepdims=True))
-        np.testing.assert_allclose(gw[lo:lo + n], dl.T @ ts[m:e], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(gw[lo:lo + n], dl.T @ ts[live], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(gc[lo:lo + n], dl.sum(axis=0), rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(dts[m:e], dl @ w[lo:lo + n], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(dts[live], dl @ w[lo:lo + n], rtol=1e-4, atol=1e-5)
 
 
 def test_kernel_adam_with_parameters_at_different_step_counts(tiny_cfg, fake_images, one_thread):

@@ -8,10 +8,13 @@ so these loops stream each member row once and compute all of its class's rows f
 at a time. The work is split in two fixed halves (``prange(2)``), so the results do not depend on
 the number of threads that run them.
 
-Layouts (float32, C-contiguous): ``spans`` is (S, 5) int64 rows ``(lo, n, s, m, e)``: the class
-block is members ``[lo, lo+n)``, the batch rows of that class are ``[s, e)`` in the grouped order,
-and rows ``[m, e)`` of them are G's own (the backward's) rows. ``P`` and ``Q`` are (rows, N)
-scratch buffers whose row r holds values only in its block's columns.
+Layouts (float32, C-contiguous): the loops walk the batch grouped by class, and ``rows[r]`` is
+the batch row at grouped position r, so inputs and outputs stay in the batch's order (no copies
+to and from the grouped order). ``spans`` is (S, 5) int64 rows ``(lo, n, s, m, e)``: the class
+block is members ``[lo, lo+n)``, the batch rows of that class are grouped positions ``[s, e)``,
+and positions ``[m, e)`` of them are G's own (the backward's) rows. ``p`` and ``q`` are
+(rows, N) scratch buffers in the grouped order, whose row r holds values only in its block's
+columns.
 
 Imported only when a blocked kernel is built (importing numba takes a few tenths of a second);
 compiled on first use and cached next to this file (a few seconds once).
@@ -33,17 +36,18 @@ def set_threads(n: int) -> None:
 _OPTS = dict(fastmath=True, nogil=True, cache=True, parallel=True)
 
 
-def forward(ts, spans, w, c, xt, p, xs):
-    """Convex weights ``p[r, lo:lo+n] = softmax(ts[r] @ w[lo:lo+n].T + c[lo:lo+n])`` and points
-    ``xs[r] = p[r, lo:lo+n] @ members[lo:lo+n]`` for every row r of every span (``xt`` is the
+def forward(ts, rows, spans, w, c, xt, p, xs):
+    """Convex weights ``p[r, lo:lo+n] = softmax(ts[rows[r]] @ w[lo:lo+n].T + c[lo:lo+n])`` and
+    points ``xs[rows[r]] = p[r, lo:lo+n] @ members[lo:lo+n]`` for every row r of every span
+    (``rows`` maps the grouped order to the batch's; ``xt`` is the
     members transposed, (d, N))."""
-    _logits(ts, spans, w, c, p)
+    _logits(ts, rows, spans, w, c, p)
     _softmax(spans, p)
-    _points(spans, xt, p, xs)
+    _points(spans, rows, xt, p, xs)
 
 
 @njit(**_OPTS)
-def _logits(ts, spans, w, c, p):   # pragma: no cover - compiled
+def _logits(ts, rows, spans, w, c, p):   # pragma: no cover - compiled
     n_spans = spans.shape[0]
     h = ts.shape[1]
     # logits: each half of every block's members, against all of the block's rows
@@ -57,7 +61,7 @@ def _logits(ts, spans, w, c, p):   # pragma: no cover - compiled
                 wj = w[j]
                 r = s
                 while r + 4 <= e:
-                    t0, t1, t2, t3 = ts[r], ts[r + 1], ts[r + 2], ts[r + 3]
+                    t0, t1, t2, t3 = ts[rows[r]], ts[rows[r + 1]], ts[rows[r + 2]], ts[rows[r + 3]]
                     a0 = np.float32(0.0)
                     a1 = np.float32(0.0)
                     a2 = np.float32(0.0)
@@ -74,7 +78,7 @@ def _logits(ts, spans, w, c, p):   # pragma: no cover - compiled
                     p[r + 3, j] = a3 + c[j]
                     r += 4
                 while r < e:
-                    t0 = ts[r]
+                    t0 = ts[rows[r]]
                     a0 = np.float32(0.0)
                     for q in range(h):
                         a0 += t0[q] * wj[q]
@@ -109,7 +113,7 @@ def _softmax(spans, p):   # pragma: no cover - compiled
 
 
 @njit(**_OPTS)
-def _points(spans, xt, p, xs):   # pragma: no cover - compiled
+def _points(spans, rows, xt, p, xs):   # pragma: no cover - compiled
     n_spans = spans.shape[0]
     d = xt.shape[0]
     # points: each half of the feature dimensions
@@ -144,8 +148,9 @@ def _points(spans, xt, p, xs):   # pragma: no cover - compiled
                         b1 += w1 * v
                         b2 += w2 * v
                         b3 += w3 * v
-                    xs[r, k], xs[r + 1, k], xs[r + 2, k], xs[r + 3, k] = a0, a1, a2, a3
-                    xs[r, k + 1], xs[r + 1, k + 1], xs[r + 2, k + 1], xs[r + 3, k + 1] = b0, b1, b2, b3
+                    i0, i1, i2, i3 = rows[r], rows[r + 1], rows[r + 2], rows[r + 3]
+                    xs[i0, k], xs[i1, k], xs[i2, k], xs[i3, k] = a0, a1, a2, a3
+                    xs[i0, k + 1], xs[i1, k + 1], xs[i2, k + 1], xs[i3, k + 1] = b0, b1, b2, b3
                     r += 4
                 while r < e:
                     p0 = p[r, lo:lo + n]
@@ -154,7 +159,7 @@ def _points(spans, xt, p, xs):   # pragma: no cover - compiled
                     for j in range(n):
                         a0 += p0[j] * xa[j]
                         b0 += p0[j] * xb[j]
-                    xs[r, k], xs[r, k + 1] = a0, b0
+                    xs[rows[r], k], xs[rows[r], k + 1] = a0, b0
                     r += 1
                 k += 2
             while k < k1:             # an odd feature left over
@@ -164,28 +169,30 @@ def _points(spans, xt, p, xs):   # pragma: no cover - compiled
                     a0 = np.float32(0.0)
                     for j in range(n):
                         a0 += p0[j] * xa[j]
-                    xs[r, k] = a0
+                    xs[rows[r], k] = a0
                 k += 1
     return n_spans
 
 
-def backward(dxs, spans, x, p, ts, w, q, gw, gc, dts2):
+def backward(dxs, grows, spans, x, p, ts, rows, w, q, gw, gc, dts2):
     """Gradients of G's rows ``[m, e)`` of each span, from ``dxs`` (rows, d), the loss's gradient
     with respect to the points: the IGU weights' ``gw[lo:lo+n]`` and biases' ``gc[lo:lo+n]``
-    (written for every span with live rows), and with respect to ``ts`` in ``dts2`` (2, rows, h):
+    (written for every span with live rows), and with respect to ``ts`` in ``dts2`` (2, rows, h),
+    in the batch's order:
     two partial sums, one per half, to be added. ``q`` is scratch like ``p``."""
-    dweights_softmax_back(dxs, spans, x, p, q)
-    _igu_grads(spans, ts, w, q, gw, gc, dts2)
+    dweights_softmax_back(dxs, grows, spans, x, p, q)
+    _igu_grads(spans, ts, rows, w, q, gw, gc, dts2)
 
 
-def dweights_softmax_back(dxs, spans, x, p, q):
-    """The gradient with respect to the logits of G's rows, into ``q``."""
-    _dweights(dxs, spans, x, q)
+def dweights_softmax_back(dxs, grows, spans, x, p, q):
+    """The gradient with respect to the logits of G's rows, into ``q`` (``dxs[grows[r]]`` is
+    the loss's gradient for grouped row r)."""
+    _dweights(dxs, grows, spans, x, q)
     _softmax_back(spans, p, q)
 
 
 @njit(**_OPTS)
-def _dweights(dxs, spans, x, q):   # pragma: no cover - compiled
+def _dweights(dxs, grows, spans, x, q):   # pragma: no cover - compiled
     n_spans = spans.shape[0]
     d = x.shape[1]
     # dL/dweights: each member row against the block's live rows
@@ -202,7 +209,7 @@ def _dweights(dxs, spans, x, q):   # pragma: no cover - compiled
                 xa, xb = x[j], x[j + 1]
                 r = m
                 while r + 4 <= e:
-                    g0, g1, g2, g3 = dxs[r], dxs[r + 1], dxs[r + 2], dxs[r + 3]
+                    g0, g1, g2, g3 = dxs[grows[r]], dxs[grows[r + 1]], dxs[grows[r + 2]], dxs[grows[r + 3]]
                     a0 = np.float32(0.0)
                     a1 = np.float32(0.0)
                     a2 = np.float32(0.0)
@@ -226,7 +233,7 @@ def _dweights(dxs, spans, x, q):   # pragma: no cover - compiled
                     q[r, j + 1], q[r + 1, j + 1], q[r + 2, j + 1], q[r + 3, j + 1] = b0, b1, b2, b3
                     r += 4
                 while r < e:
-                    g0 = dxs[r]
+                    g0 = dxs[grows[r]]
                     a0 = np.float32(0.0)
                     b0 = np.float32(0.0)
                     for k in range(d):
@@ -238,7 +245,7 @@ def _dweights(dxs, spans, x, q):   # pragma: no cover - compiled
             while j < j1:             # an odd member left over
                 xa = x[j]
                 for r in range(m, e):
-                    g0 = dxs[r]
+                    g0 = dxs[grows[r]]
                     a0 = np.float32(0.0)
                     for k in range(d):
                         a0 += g0[k] * xa[k]
@@ -267,7 +274,7 @@ def _softmax_back(spans, p, q):   # pragma: no cover - compiled
 
 
 @njit(**_OPTS)
-def _igu_grads(spans, ts, w, q, gw, gc, dts2):   # pragma: no cover - compiled
+def _igu_grads(spans, ts, rows, w, q, gw, gc, dts2):   # pragma: no cover - compiled
     n_spans = spans.shape[0]
     h = ts.shape[1]
     # the IGU's gradients, and each half's share of the gradient wrt ts
@@ -290,7 +297,7 @@ def _igu_grads(spans, ts, w, q, gw, gc, dts2):   # pragma: no cover - compiled
                 for r in range(m, e):
                     a = q[r, j]
                     acc += a
-                    tr, dr = ts[r], dts2[part, r]
+                    tr, dr = ts[rows[r]], dts2[part, rows[r]]
                     for k in range(h):
                         gj[k] += a * tr[k]
                         dr[k] += a * wj[k]
@@ -299,7 +306,7 @@ def _igu_grads(spans, ts, w, q, gw, gc, dts2):   # pragma: no cover - compiled
 
 
 @njit(**_OPTS)
-def igu_grads_adam(blocks, ts, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2_sqrt,
+def igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2_sqrt,
                    beta1, beta2, eps):   # pragma: no cover - compiled
     """As :func:`_igu_grads`, with Adam's update of every IGU row folded in: each member row's
     gradient is made, used and dropped while the row is in cache, instead of being written out
@@ -332,7 +339,7 @@ def igu_grads_adam(blocks, ts, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2
                 for r in range(m, e):
                     a = q[r, j]
                     acc += a
-                    tr, dr = ts[r], dts2[part, r]
+                    tr, dr = ts[rows[r]], dts2[part, rows[r]]
                     for k in range(h):
                         gj[k] += a * tr[k]
                         dr[k] += a * wj[k]

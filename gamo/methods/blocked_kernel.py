@@ -109,6 +109,8 @@ class BlockedKernel:
                 prm.data = buf[lo:lo + n]
             self.grads[4 + blk] = self.gw_buf[lo:lo + n]
             self.grads[4 + k + blk] = self.gc_buf[lo:lo + n]
+        self._ptrs = [(lo * hidden * 4, lo * 4) for lo in g.block_starts]   # byte offsets of each block
+        self._igu_w, self._igu_b = list(g.igu_w), list(g.igu_b)
         self.gg = self.grads[:len(self.g_params)]
         self.g_ctmu = self.gg[:4]
         self.arrays = {name: getattr(self, name).numpy() for name in ("w_buf", "c_buf", "gw_buf", "gc_buf")}
@@ -159,16 +161,14 @@ class BlockedKernel:
             self.arrays[name] = getattr(self, name).numpy()
 
     def valid(self) -> bool:
-        """False once a module's parameters were replaced by other tensor objects, or an IGU's
-        data no longer lives in the packed buffers."""
-        mm, g = self.method, self.method.G
-        now = list(g.parameters()) + list(mm.M.parameters()) + (list(mm.D.parameters()) if mm.use_d else [])
-        if len(now) != len(self.params) or any(a is not b for a, b in zip(now, self.params)):
+        """False once an IGU's data no longer lives in the packed buffers, or the optimizer's
+        state was replaced (a state load). Cheap: it runs before every step. (Parameters are
+        loaded in place, so the kernel's references to them stay good.)"""
+        if self.fuse_adam and self.method.opt_g.state[self._igu_w[0]].get("exp_avg") is not self._state_ref:
             return False
-        if self.fuse_adam and mm.opt_g.state[g.igu_w[0]].get("exp_avg") is not self._state_ref:
-            return False                  # the optimizer's state was replaced (a state load)
-        return all(wp.data_ptr() == self.w_buf[lo].data_ptr() and bp.data_ptr() == self.c_buf[lo:].data_ptr()
-                   for wp, bp, lo in zip(g.igu_w, g.igu_b, g.block_starts))
+        w_ptr, c_ptr = self.w_buf.data_ptr(), self.c_buf.data_ptr()
+        return all(wp.data_ptr() == w_ptr + ow and bp.data_ptr() == c_ptr + oc
+                   for wp, bp, (ow, oc) in zip(self._igu_w, self._igu_b, self._ptrs))
 
     def _members_xt(self, members: torch.Tensor) -> np.ndarray:
         """The members transposed (d, N), contiguous; cached until the features change."""
@@ -234,13 +234,12 @@ class BlockedKernel:
                 spans.append((g.block_starts[blk], g.block_sizes[blk], start, start + n_md, start + n_md + n_g))
                 start += n_md + n_g
         spans_np = np.array(spans, dtype=np.int64)
-        order = torch.from_numpy(order_np)
-        ts = t.index_select(0, order)                                             # (2b, hidden), grouped
-        ts_np = ts.numpy()
+        ts_np = t.numpy()                                                         # (2b, hidden)
         arr = self.arrays
         self.nb.set_threads(torch.get_num_threads())
-        self.nb.forward(ts_np, spans_np, arr["w_buf"], arr["c_buf"], self._members_xt(members), self.p, self.xs)
-        x = torch.empty(2 * b, members.shape[1]).index_copy_(0, order, torch.from_numpy(self.xs))
+        self.nb.forward(ts_np, order_np, spans_np, arr["w_buf"], arr["c_buf"], self._members_xt(members),
+                        self.p, self.xs)
+        x = torch.from_numpy(self.xs)                                             # (2b, d), batch order
 
         # M and D on a real batch and the generated M/D batch (losses x2: two halves' means)
         idx = mm._real_batch()
@@ -271,12 +270,13 @@ class BlockedKernel:
             ld, dl = self._d_loss(out_d[:, 0], self.ones, 1.0)
             loss_g = loss_g + ld
             dx += _mlp3_back(self.d_params, cache_d, dl.unsqueeze(1))[:, :xg.shape[1]]
-        # G's rows in the grouped order: sorted position i holds batch row order[i] (>= b when live)
-        dxs = dx.index_select(0, order.clamp(min=b) - b)                          # M/D rows unused
+        # G's rows of the grouped order: position r holds batch row order[r], row order[r] - b of dx
+        g_rows = order_np - b
+        dx_np = dx.numpy()
         steps = arr["igu_steps"] if self.fuse_adam else None
         fused = steps is not None and steps.min() == steps.max()   # Adam's step alike for every IGU
         if fused:
-            self.nb.dweights_softmax_back(dxs.numpy(), spans_np, members.numpy(), self.p, self.q)
+            self.nb.dweights_softmax_back(dx_np, g_rows, spans_np, members.numpy(), self.p, self.q)
             blocks = np.zeros((len(g.block_sizes), 4), np.int64)
             blocks[:, 0], blocks[:, 1] = g.block_starts, g.block_sizes
             for lo, _, _, m, e in spans:
@@ -286,19 +286,18 @@ class BlockedKernel:
             steps += 1
             t_adam = float(steps[0])
             f32 = np.float32
-            self.nb.igu_grads_adam(blocks, ts_np, arr["w_buf"], arr["c_buf"], self.q, arr["mw_buf"], arr["vw_buf"],
+            self.nb.igu_grads_adam(blocks, ts_np, order_np, arr["w_buf"], arr["c_buf"], self.q, arr["mw_buf"], arr["vw_buf"],
                                    arr["mc_buf"], arr["vc_buf"], self.dts2, f32(lr / (1.0 - b1 ** t_adam)),
                                    f32(1.0 / np.sqrt(1.0 - b2 ** t_adam)), f32(b1), f32(b2), f32(eps))
         else:
-            self.nb.backward(dxs.numpy(), spans_np, members.numpy(), self.p, ts_np, arr["w_buf"], self.q,
-                             arr["gw_buf"], arr["gc_buf"], self.dts2)
+            self.nb.backward(dx_np, g_rows, spans_np, members.numpy(), self.p, ts_np, order_np, arr["w_buf"],
+                             self.q, arr["gw_buf"], arr["gc_buf"], self.dts2)
             live = {int(lo) for lo, _, _, m, e in spans if e > m}
             for lo, n in zip(g.block_starts, g.block_sizes):
                 if lo not in live:        # no row of this class in G's batch: a zero gradient
                     self.gw_buf[lo:lo + n].zero_()
                     self.gc_buf[lo:lo + n].zero_()
-        dts = torch.from_numpy(self.dts2[0] + self.dts2[1])
-        dt = torch.empty_like(dts).index_copy_(0, order, dts)[b:]                 # G's rows, batch order
+        dt = torch.from_numpy(self.dts2[0, b:] + self.dts2[1, b:])               # G's rows
         gc = self.g_ctmu
         d = _dleaky(dt, h2[b:])
         torch.mm(d.t(), a1[b:], out=gc[2])
