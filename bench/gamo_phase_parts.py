@@ -1,11 +1,16 @@
 """Where a GAMO-phase iteration's time goes (Fashion-MNIST, paper profile, conv family, LS, CPU).
 
-``bench/epoch_time.py`` gives the phase's total (the GAMO phase, 282 iterations, is what keeps a
-GAMO epoch above 2x a Baseline CN epoch). This script times the parts of one iteration of
-``Gamo._step_phase`` as the engine runs it -- noise and labels, G's forward (the blocked convex
-product for both batches), the M/D step, G's loss, G's backward, G's Adam step -- and, apart,
-the floor of the blocked product: the same skinny matrix products on the class blocks with no
-softmax, autograd or bookkeeping (members forward and backward, and the IGUs' three products).
+``bench/epoch_time.py`` gives the phase's total (the GAMO phase, 282 iterations, is what decides
+whether a GAMO epoch stays within 2x a Baseline CN epoch). This script times
+
+* the engine's own step (on the CPU: :class:`gamo.methods.blocked_kernel.BlockedKernel`), with
+  its compiled loops (G's class blocks, forward and backward) timed apart;
+* the parts of the same iteration through autograd (``Gamo._step_phase`` without the kernel, as
+  one-player teaching steps and the GPU run it) -- noise and labels, G's forward (the blocked
+  convex product for both batches), the M/D step, G's loss, G's backward, G's Adam step;
+* the floor of the blocked product through torch: the same skinny matrix products on the class
+  blocks with no softmax, autograd or bookkeeping (members forward and backward, and the IGUs'
+  three products).
 
 Usage::
 
@@ -100,6 +105,33 @@ def product_floor(sizes: list[int], d: int, hidden: int, rows: int, n: int) -> d
     return out
 
 
+class kernel_stage_clock:
+    """Times the compiled stages of :class:`gamo.methods.blocked_kernel.BlockedKernel` (wrapping
+    the module's functions, about a microsecond a call) while the engine steps."""
+
+    NAMES = ("_logits", "_softmax", "_points", "_dweights", "_softmax_back", "igu_grads_adam", "_igu_grads")
+
+    def __init__(self, kernel) -> None:
+        self.acc: dict[str, float] = {}
+        self.per_repeat: list[dict[str, float]] = []
+        nb = kernel.nb
+        for name in self.NAMES:
+            f = getattr(nb, name)
+
+            def timed(*args, _f=f, _name=name):
+                t0 = time.perf_counter()
+                out = _f(*args)
+                self.acc[_name] = self.acc.get(_name, 0.0) + time.perf_counter() - t0
+                return out
+            setattr(nb, name, timed)
+
+    def reset(self) -> None:
+        self.acc = {}
+
+    def keep(self, iters: int) -> None:
+        self.per_repeat.append({k: v / iters * 1000 for k, v in self.acc.items()})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -113,16 +145,24 @@ def main() -> None:
     tr = Trainer(RunConfig(data=dc, train=TrainConfig(method="gamo", loss="ls", steps=0, epochs=2, device="cpu",
                                                       threads=a.threads)), data, with_grid=False)
     m = tr.method
-    m.step_count = m.schedule()[0][1]          # the GAMO phase of epoch 0 (F as initialised)
+    start = m.schedule()[0][1]                 # the GAMO phase of epoch 0 (F as initialised)
+    m.step_count = start
     for _ in range(20):
         tr.step()
+    kernel = m._kernel
+    stages = kernel_stage_clock(kernel) if kernel is not None else None
     reps, engine = [], []
-    for _ in range(a.repeats):       # the parts, then the engine's own step, alternating
+    for _ in range(a.repeats):       # the autograd parts, then the engine's own step, alternating
         reps.append(iteration_parts(m, a.iters))
+        m.step_count = start + 20    # every timed engine step inside the GAMO phase
+        if stages is not None:
+            stages.reset()
         t0 = time.perf_counter()
         for _ in range(a.iters):
             tr.step()
         engine.append((time.perf_counter() - t0) / a.iters * 1000)
+        if stages is not None:
+            stages.keep(a.iters)
     sizes = [int(s) for s in m.G.block_sizes]
     rows = round(2 * m.batch / len(sizes))
     floor = product_floor(sizes, m.feat_dim, m.G.igu_w[0].shape[1], rows, 200)
@@ -137,15 +177,33 @@ def main() -> None:
         f"- machine: {machine()}",
         f"- torch threads: {a.threads}; class blocks (minority members per class): {sizes}; batch {m.batch} "
         f"(M/D) + {m.batch} (G); features {m.feat_dim}-d",
-        f"- {a.repeats} repeats of {a.iters} iterations, means per repeat, medians across repeats; "
-        f"after each repeat, as many iterations of the engine's own `Trainer.step`: "
-        + " / ".join(f"{v:.2f}" for v in engine) + " ms", "",
+        f"- {a.repeats} repeats of {a.iters} iterations, means per repeat, medians across repeats",
+        f"- **the engine's own `Trainer.step`** ({type(kernel).__name__ if kernel is not None else 'autograd path'}), "
+        f"after each repeat of the parts below: " + " / ".join(f"{v:.2f}" for v in engine) + " ms", "",
+    ]
+    if stages is not None and stages.per_repeat:
+        names = [n for n in stages.NAMES if any(n in r for r in stages.per_repeat)]
+        st_rows = [[n, f"{statistics.median(r.get(n, 0.0) for r in stages.per_repeat):.2f}",
+                    " / ".join(f"{r.get(n, 0.0):.2f}" for r in stages.per_repeat)] for n in names]
+        comp = [sum(r.values()) for r in stages.per_repeat]
+        st_rows.append(["**compiled loops, sum**", f"**{statistics.median(comp):.2f}**",
+                        " / ".join(f"{v:.2f}" for v in comp)])
+        rest = [e - c for e, c in zip(engine, comp)]
+        st_rows.append(["the rest: noise, cTMU, M and D steps, Adam (torch), Python",
+                        f"{statistics.median(rest):.2f}", " / ".join(f"{v:.2f}" for v in rest)])
+        lines += ["## The engine's step on the CPU: the blocked kernel's compiled loops", "",
+                  "`gamo/methods/_blocked_numba.py`, timed inside the engine's steps above (ms per iteration):", "",
+                  md_table(["stage", "median ms", "each repeat (ms)"], st_rows), ""]
+    lines += [
+        "## The autograd path, part by part", "",
+        "The same iteration through autograd (`Gamo._step_phase` without the kernel: one-player "
+        "teaching steps, and the GPU, run this way):", "",
         md_table(["part", "median ms", "each repeat (ms)"], rows_tbl), "",
         f"## The blocked product's floor: bare matrix products, {rows} rows per class", "",
         md_table(["products over the {} class blocks".format(len(sizes)), "ms per iteration"],
                  [[k, f"{v:.2f}"] for k, v in floor.items()]),
         "", f"Sum of the floor: {sum(floor.values()):.2f} ms, against G's forward + backward "
-        f"{med[PARTS[1]] + med[PARTS[4]]:.2f} ms in the iteration.",
+        f"{med[PARTS[1]] + med[PARTS[4]]:.2f} ms in the autograd iteration.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
