@@ -2,10 +2,10 @@
 backward, over all class blocks in one call each.
 
 Every product here is skinny: a class block of a few thousand members times the 2-16 rows of a
-minibatch that belong to that class. BLAS libraries handle such shapes poorly (MKL reads the
-members at a fifth of the rate a plain pass over them runs at, ``bench/results/gamo_phase_parts.md``),
-so these loops stream each member row once and compute all of its class's rows from it, four rows
-at a time. The work is split in two fixed halves (``prange(2)``), so the results do not depend on
+minibatch that belong to that class. BLAS handles such shapes poorly: on this project's 2-core
+machine, 7 rows times a block of 2,000 members x 512 features took about 0.4 ms through torch's
+MKL, against 0.07 ms for a plain pass summing the block. These loops stream each member row once
+and compute all of its class's rows from it, four rows (and two members or features) at a time. The work is split in two fixed halves (``prange(2)``), so the results do not depend on
 the number of threads that run them.
 
 Layouts (float32, C-contiguous): the loops walk the batch grouped by class, and ``rows[r]`` is
@@ -175,11 +175,12 @@ def _points(spans, rows, xt, p, xs):   # pragma: no cover - compiled
 
 
 def backward(dxs, grows, spans, x, p, ts, rows, w, q, gw, gc, dts2):
-    """Gradients of G's rows ``[m, e)`` of each span, from ``dxs`` (rows, d), the loss's gradient
-    with respect to the points: the IGU weights' ``gw[lo:lo+n]`` and biases' ``gc[lo:lo+n]``
-    (written for every span with live rows), and with respect to ``ts`` in ``dts2`` (2, rows, h),
-    in the batch's order:
-    two partial sums, one per half, to be added. ``q`` is scratch like ``p``."""
+    """Gradients from G's grouped positions ``[m, e)`` of each span, given the loss's gradient
+    with respect to their points (``dxs[grows[r]]`` for position r): the IGU weights'
+    ``gw[lo:lo+n]`` and biases' ``gc[lo:lo+n]`` (written for every span with G rows), and the
+    gradient with respect to ``ts`` in ``dts2`` (2, rows, h), in the batch's order, as two partial
+    sums (one per half) to be added. ``q`` is scratch like ``p``. Used when the optimizer steps
+    the IGUs; :func:`igu_grads_adam` replaces the last stage otherwise."""
     dweights_softmax_back(dxs, grows, spans, x, p, q)
     _igu_grads(spans, ts, rows, w, q, gw, gc, dts2)
 

@@ -1,22 +1,29 @@
-"""One full GAMO / GAMO\\D iteration with the blocked convex product, in torch ops without autograd.
+"""One full GAMO / GAMO\\D iteration with the blocked convex product, without autograd.
 
 Where G combines many members (a conv run on Fashion-MNIST: 5,000 minority members with 512
 features each), :class:`~gamo.nets.ConvexGenerator` uses its blocked product on the CPU. Through
-autograd an iteration then costs about twice its matrix products: the graph of the softmaxes,
-the per-class slices, the index copies and the two small networks M and D, and each operation's
-dispatch and bookkeeping. This kernel computes the same iteration as :meth:`Gamo._step_phase`
--- the same random draws from the method's generator, in the same order, the same forward passes,
-hand-written backward passes of the same networks -- with torch operations under ``no_grad``,
-writing the gradients into buffers that it sets as the parameters' ``.grad`` before calling the
-method's own optimizers. So it owns no weights or optimizer state: a torch step and a kernel step
-can follow each other in any order, and checkpoints, generation and resuming need nothing from it.
+autograd an iteration then cost about twice its matrix products (the graph of the softmaxes, the
+per-class slices and index copies, the small networks M and D, each operation's dispatch and
+bookkeeping), and the products themselves ran slowly: BLAS handles the skinny shapes of a class
+block times the few batch rows of that class poorly. This kernel computes the same iteration as
+:meth:`Gamo._step_phase` -- the same random draws from the method's generator, in the same order,
+the same forward passes, hand-written backward passes of the same networks -- with torch
+operations under ``no_grad`` for the cTMU, M and D, and compiled loops
+(:mod:`gamo.methods._blocked_numba`) for G's class blocks, forward and backward, Adam's update of
+the IGUs included.
+
+It owns no state. The IGUs' weights and Adam state are packed into flat buffers that the torch
+parameters and optimizer state view (as :mod:`gamo.methods.dense_kernel` does); the other
+gradients go into buffers set as the parameters' ``.grad`` before the method's own optimizers
+step. So a torch step and a kernel step can follow each other in any order, and checkpoints,
+generation and resuming need nothing from the kernel.
 
 :meth:`Gamo._step_phase` uses it when :func:`eligible` says so: a full iteration (all players) on
 the CPU, a convex generator using the blocked product, the Classifier and Discriminator of
 :mod:`gamo.nets`, the engine's :class:`~gamo.methods.base.FusedAdam`, LS or CE loss. Results agree
-with the torch path to float32 rounding (``tests/test_blocked_kernel.py`` follows both step by
+with the autograd path to float32 rounding (``tests/test_blocked_kernel.py`` follows both step by
 step); over many steps a GAN's dynamics amplify those last bits, so runs are not bit-identical to
-the torch path's. ``bench/epoch_time.py`` and ``bench/gamo_phase_parts.py`` measure the gain.
+the autograd path's. ``bench/gamo_phase_parts.py`` and ``bench/epoch_time.py`` measure it.
 """
 from __future__ import annotations
 
