@@ -5,8 +5,9 @@ Every product here is skinny: a class block of a few thousand members times the 
 minibatch that belong to that class. BLAS handles such shapes poorly: on this project's 2-core
 machine, 7 rows times a block of 2,000 members x 512 features took about 0.4 ms through torch's
 MKL, against 0.07 ms for a plain pass summing the block. These loops stream each member row once
-and compute all of its class's rows from it, four rows (and two members or features) at a time. The work is split in two fixed halves (``prange(2)``), so the results do not depend on
-the number of threads that run them.
+and compute all of its class's rows from it, four rows (and two members or features) at a time.
+The work is split in two fixed halves (``prange(2)``), so the results do not depend on the
+number of threads that run them.
 
 Layouts (float32, C-contiguous): the loops walk the batch grouped by class, and ``rows[r]`` is
 the batch row at grouped position r, so inputs and outputs stay in the batch's order (no copies
@@ -16,14 +17,22 @@ and positions ``[m, e)`` of them are G's own (the backward's) rows. ``p`` and ``
 (rows, N) scratch buffers in the grouped order, whose row r holds values only in its block's
 columns.
 
-Imported only when a blocked kernel is built (importing numba takes a few tenths of a second);
-compiled on first use and cached next to this file (a few seconds once).
+Imported only when a blocked kernel is built (importing numba takes a few tenths of a second).
+Compiled on first use, about 17 s once on a 2-core machine, and cached next to this file (loading
+the cache takes about 3 s).
 """
 from __future__ import annotations
+
+import threading
 
 import numba
 import numpy as np
 from numba import njit, prange
+
+# numba's fallback thread pool ("workqueue", where neither TBB nor OpenMP is found) aborts the
+# process when two threads launch parallel loops at once, as two runs in threads of one process
+# would: every launch from this module holds this lock (uncontended it costs nothing measurable)
+LOCK = threading.Lock()
 
 def set_threads(n: int) -> None:
     """Run the loops on at most ``n`` threads (the caller's torch thread count; 2 is all they use)."""
@@ -41,9 +50,10 @@ def forward(ts, rows, spans, w, c, xt, p, xs):
     points ``xs[rows[r]] = p[r, lo:lo+n] @ members[lo:lo+n]`` for every row r of every span
     (``rows`` maps the grouped order to the batch's; ``xt`` is the
     members transposed, (d, N))."""
-    _logits(ts, rows, spans, w, c, p)
-    _softmax(spans, p)
-    _points(spans, rows, xt, p, xs)
+    with LOCK:
+        _logits(ts, rows, spans, w, c, p)
+        _softmax(spans, p)
+        _points(spans, rows, xt, p, xs)
 
 
 @njit(**_OPTS)
@@ -182,14 +192,16 @@ def backward(dxs, grows, spans, x, p, ts, rows, w, q, gw, gc, dts2):
     sums (one per half) to be added. ``q`` is scratch like ``p``. Used when the optimizer steps
     the IGUs; :func:`igu_grads_adam` replaces the last stage otherwise."""
     dweights_softmax_back(dxs, grows, spans, x, p, q)
-    _igu_grads(spans, ts, rows, w, q, gw, gc, dts2)
+    with LOCK:
+        _igu_grads(spans, ts, rows, w, q, gw, gc, dts2)
 
 
 def dweights_softmax_back(dxs, grows, spans, x, p, q):
     """The gradient with respect to the logits of G's rows, into ``q`` (``dxs[grows[r]]`` is
     the loss's gradient for grouped row r)."""
-    _dweights(dxs, grows, spans, x, q)
-    _softmax_back(spans, p, q)
+    with LOCK:
+        _dweights(dxs, grows, spans, x, q)
+        _softmax_back(spans, p, q)
 
 
 @njit(**_OPTS)
@@ -306,8 +318,14 @@ def _igu_grads(spans, ts, rows, w, q, gw, gc, dts2):   # pragma: no cover - comp
     return n_spans
 
 
+def igu_grads_adam(*args):
+    """:func:`_igu_grads_adam` under the module's lock."""
+    with LOCK:
+        return _igu_grads_adam(*args)
+
+
 @njit(**_OPTS)
-def igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2_sqrt,
+def _igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2_sqrt,
                    beta1, beta2, eps):   # pragma: no cover - compiled
     """As :func:`_igu_grads`, with Adam's update of every IGU row folded in: each member row's
     gradient is made, used and dropped while the row is in cache, instead of being written out

@@ -293,9 +293,10 @@ class BlockedKernel:
             steps += 1
             t_adam = float(steps[0])
             f32 = np.float32
-            self.nb.igu_grads_adam(blocks, ts_np, order_np, arr["w_buf"], arr["c_buf"], self.q, arr["mw_buf"], arr["vw_buf"],
-                                   arr["mc_buf"], arr["vc_buf"], self.dts2, f32(lr / (1.0 - b1 ** t_adam)),
-                                   f32(1.0 / np.sqrt(1.0 - b2 ** t_adam)), f32(b1), f32(b2), f32(eps))
+            self.nb.igu_grads_adam(blocks, ts_np, order_np, arr["w_buf"], arr["c_buf"], self.q,
+                                   arr["mw_buf"], arr["vw_buf"], arr["mc_buf"], arr["vc_buf"], self.dts2,
+                                   f32(lr / (1.0 - b1 ** t_adam)), f32(1.0 / np.sqrt(1.0 - b2 ** t_adam)),
+                                   f32(b1), f32(b2), f32(eps))
         else:
             self.nb.backward(dx_np, g_rows, spans_np, members.numpy(), self.p, ts_np, order_np, arr["w_buf"],
                              self.q, arr["gw_buf"], arr["gc_buf"], self.dts2)
