@@ -34,6 +34,7 @@ from numba import njit, prange
 # would: every launch from this module holds this lock (uncontended it costs nothing measurable)
 LOCK = threading.Lock()
 
+
 def set_threads(n: int) -> None:
     """Run the loops on at most ``n`` threads (the caller's torch thread count; 2 is all they use)."""
     numba.set_num_threads(max(1, min(n, 2, numba.config.NUMBA_NUM_THREADS)))
@@ -47,9 +48,9 @@ _OPTS = dict(fastmath=True, nogil=True, cache=True, parallel=True)
 
 def forward(ts, rows, spans, w, c, xt, p, xs):
     """Convex weights ``p[r, lo:lo+n] = softmax(ts[rows[r]] @ w[lo:lo+n].T + c[lo:lo+n])`` and
-    points ``xs[rows[r]] = p[r, lo:lo+n] @ members[lo:lo+n]`` for every row r of every span
-    (``rows`` maps the grouped order to the batch's; ``xt`` is the
-    members transposed, (d, N))."""
+    points ``xs[rows[r]] = p[r, lo:lo+n] @ members[lo:lo+n]`` for every grouped position r of
+    every span (``rows`` maps the grouped order to the batch's; ``xt`` is the members
+    transposed, (d, N))."""
     with LOCK:
         _logits(ts, rows, spans, w, c, p)
         _softmax(spans, p)
