@@ -60,7 +60,8 @@ class Gamo(Method):
         self._members_cache: torch.Tensor | None = None
         self._rf_target: torch.Tensor | None = None     # D's targets for the M/D step, made once
         self._members_of: torch.Tensor | None = None
-        self._kernel: DenseKernel | BlockedKernel | None | bool = None   # None: not decided yet; False: not eligible
+        # the CPU kernel for full iterations; None: not decided yet, False: not eligible
+        self._kernel: DenseKernel | BlockedKernel | None | bool = None
         self.minority_t = torch.as_tensor(self.minority, dtype=torch.long, device=device)
         gap = float(self.counts.max()) - self.counts[self.minority].astype(np.float64)
         self.p_md = torch.as_tensor(gap / gap.sum() if len(gap) else gap, dtype=torch.float32, device=device)
@@ -96,8 +97,8 @@ class Gamo(Method):
 
     def _fast_kernel(self) -> DenseKernel | BlockedKernel | None:
         """The kernel for full iterations on the CPU, or None where the autograd path runs: NumPy
-        for small dense problems (2D toys, :mod:`gamo.methods.dense_kernel`), torch ops without
-        autograd for the blocked convex product (e.g. conv features,
+        for small dense problems (2D toys, :mod:`gamo.methods.dense_kernel`); torch without
+        autograd plus compiled loops for the blocked convex product (e.g. conv features,
         :mod:`gamo.methods.blocked_kernel`)."""
         k = self._kernel
         if k is None:
