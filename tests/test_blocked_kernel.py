@@ -1,4 +1,4 @@
-"""The torch kernel of a full GAMO iteration with the blocked convex product
+"""The kernel of a full GAMO iteration with the blocked convex product
 (gamo.methods.blocked_kernel) against the autograd path, step by step."""
 from __future__ import annotations
 
@@ -9,28 +9,13 @@ import torch
 from gamo.data import load_dataset
 from gamo.methods import REGISTRY
 from gamo.methods.blocked_kernel import BlockedKernel, eligible
+from kernel_checks import assert_same_state
 
 BLOBS = dict(dataset="toy:blobs", n_classes=4, profile="counts:60,24,12,5", n_per_class=60)
 
 
-def _state(m) -> dict[str, np.ndarray]:
-    """Every parameter and every Adam state tensor of the method, by name."""
-    out = {}
-    for name, mod in m.modules().items():
-        for k, v in mod.state_dict().items():
-            out[f"{name}.{k}"] = v.detach().numpy().copy()
-    for name, opt in m.optimizers().items():
-        for i, st in enumerate(opt.state.values()):
-            for k, v in st.items():
-                out[f"{name}.state{i}.{k}"] = np.asarray(v).copy()
-    return out
-
-
 def _assert_close(a, b, atol=2e-5):
-    sa, sb = _state(a), _state(b)
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        np.testing.assert_allclose(sa[k], sb[k], atol=atol, rtol=1e-4, err_msg=k)
+    assert_same_state(a, b, atol=atol, rtol=1e-4)
 
 
 def _pair(tiny_cfg, fake_images, method, loss, data):

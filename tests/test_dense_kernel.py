@@ -9,6 +9,7 @@ from gamo.data import load_dataset
 from gamo.methods import REGISTRY
 from gamo.methods.blocked_kernel import BlockedKernel
 from gamo.methods.dense_kernel import DenseKernel, eligible
+from kernel_checks import assert_same_state
 
 TWO = dict(dataset="toy:moons", n_classes=2, profile="counts:60,12", n_per_class=60)          # one IGU
 THREE = dict(dataset="toy:blobs", n_classes=3, profile="counts:60,20,8", n_per_class=60)     # masked
@@ -26,24 +27,8 @@ def _pair(tiny_cfg, method, loss, data_kw, steps=50):
     return out
 
 
-def _state(m) -> dict[str, np.ndarray]:
-    """Every parameter and every Adam state tensor of the method, by name."""
-    out = {}
-    for name, mod in m.modules().items():
-        for k, v in mod.state_dict().items():
-            out[f"{name}.{k}"] = v.detach().numpy().copy()
-    for name, opt in m.optimizers().items():
-        for i, st in enumerate(opt.state.values()):
-            for k, v in st.items():
-                out[f"{name}.state{i}.{k}"] = np.asarray(v).copy()
-    return out
-
-
 def _assert_close(a, b, atol=1e-5):
-    sa, sb = _state(a), _state(b)
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        np.testing.assert_allclose(sa[k], sb[k], atol=atol, rtol=1e-5, err_msg=k)
+    assert_same_state(a, b, atol=atol, rtol=1e-5)
 
 
 @pytest.mark.filterwarnings("error")      # no overflow or invalid-value warnings from NumPy
