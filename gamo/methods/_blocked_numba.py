@@ -46,6 +46,60 @@ def set_threads(n: int) -> None:
 _OPTS = dict(fastmath=True, nogil=True, cache=True, parallel=True)
 
 
+_INLINE = dict(fastmath=True, nogil=True, cache=True, inline="always")
+
+
+@njit(**_INLINE)
+def _dot(u, a):   # pragma: no cover - compiled
+    """``u . a`` for two vectors of one length."""
+    s0 = np.float32(0.0)
+    for j in range(u.shape[0]):
+        s0 += u[j] * a[j]
+    return s0
+
+
+@njit(**_INLINE)
+def _dots4(u, a, b, c, d):   # pragma: no cover - compiled
+    """``u . a``, ``u . b``, ``u . c``, ``u . d``: ``u`` read once for four rows."""
+    s0 = np.float32(0.0)
+    s1 = np.float32(0.0)
+    s2 = np.float32(0.0)
+    s3 = np.float32(0.0)
+    for j in range(u.shape[0]):
+        x = u[j]
+        s0 += a[j] * x
+        s1 += b[j] * x
+        s2 += c[j] * x
+        s3 += d[j] * x
+    return s0, s1, s2, s3
+
+
+@njit(**_INLINE)
+def _dots8(u, v, a, b, c, d):   # pragma: no cover - compiled
+    """The dot products of ``u`` and of ``v`` with four rows (``u . a, ..., u . d, v . a, ...,
+    v . d``): each element of the six vectors read once for eight products."""
+    s0 = np.float32(0.0)
+    s1 = np.float32(0.0)
+    s2 = np.float32(0.0)
+    s3 = np.float32(0.0)
+    t0 = np.float32(0.0)
+    t1 = np.float32(0.0)
+    t2 = np.float32(0.0)
+    t3 = np.float32(0.0)
+    for j in range(u.shape[0]):
+        x, y = u[j], v[j]
+        w0, w1, w2, w3 = a[j], b[j], c[j], d[j]
+        s0 += w0 * x
+        s1 += w1 * x
+        s2 += w2 * x
+        s3 += w3 * x
+        t0 += w0 * y
+        t1 += w1 * y
+        t2 += w2 * y
+        t3 += w3 * y
+    return s0, s1, s2, s3, t0, t1, t2, t3
+
+
 def forward(ts, rows, spans, w, c, xt, p, xs):
     """Convex weights ``p[r, lo:lo+n] = softmax(ts[rows[r]] @ w[lo:lo+n].T + c[lo:lo+n])`` and
     points ``xs[rows[r]] = p[r, lo:lo+n] @ members[lo:lo+n]`` for every grouped position r of
@@ -72,28 +126,11 @@ def _logits(ts, rows, spans, w, c, p):   # pragma: no cover - compiled
                 wj = w[j]
                 r = s
                 while r + 4 <= e:
-                    t0, t1, t2, t3 = ts[rows[r]], ts[rows[r + 1]], ts[rows[r + 2]], ts[rows[r + 3]]
-                    a0 = np.float32(0.0)
-                    a1 = np.float32(0.0)
-                    a2 = np.float32(0.0)
-                    a3 = np.float32(0.0)
-                    for q in range(h):
-                        v = wj[q]
-                        a0 += t0[q] * v
-                        a1 += t1[q] * v
-                        a2 += t2[q] * v
-                        a3 += t3[q] * v
-                    p[r, j] = a0 + c[j]
-                    p[r + 1, j] = a1 + c[j]
-                    p[r + 2, j] = a2 + c[j]
-                    p[r + 3, j] = a3 + c[j]
+                    a0, a1, a2, a3 = _dots4(wj, ts[rows[r]], ts[rows[r + 1]], ts[rows[r + 2]], ts[rows[r + 3]])
+                    p[r, j], p[r + 1, j], p[r + 2, j], p[r + 3, j] = a0 + c[j], a1 + c[j], a2 + c[j], a3 + c[j]
                     r += 4
                 while r < e:
-                    t0 = ts[rows[r]]
-                    a0 = np.float32(0.0)
-                    for q in range(h):
-                        a0 += t0[q] * wj[q]
-                    p[r, j] = a0 + c[j]
+                    p[r, j] = _dot(wj, ts[rows[r]]) + c[j]
                     r += 1
     return n_spans
 
@@ -139,48 +176,21 @@ def _points(spans, rows, xt, p, xs):   # pragma: no cover - compiled
                 xa, xb = xt[k, lo:lo + n], xt[k + 1, lo:lo + n]
                 r = s
                 while r + 4 <= e:
-                    p0, p1, p2, p3 = p[r, lo:lo + n], p[r + 1, lo:lo + n], p[r + 2, lo:lo + n], p[r + 3, lo:lo + n]
-                    a0 = np.float32(0.0)
-                    a1 = np.float32(0.0)
-                    a2 = np.float32(0.0)
-                    a3 = np.float32(0.0)
-                    b0 = np.float32(0.0)
-                    b1 = np.float32(0.0)
-                    b2 = np.float32(0.0)
-                    b3 = np.float32(0.0)
-                    for j in range(n):
-                        u, v = xa[j], xb[j]
-                        w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]
-                        a0 += w0 * u
-                        a1 += w1 * u
-                        a2 += w2 * u
-                        a3 += w3 * u
-                        b0 += w0 * v
-                        b1 += w1 * v
-                        b2 += w2 * v
-                        b3 += w3 * v
+                    a0, a1, a2, a3, b0, b1, b2, b3 = _dots8(xa, xb, p[r, lo:lo + n], p[r + 1, lo:lo + n],
+                                                            p[r + 2, lo:lo + n], p[r + 3, lo:lo + n])
                     i0, i1, i2, i3 = rows[r], rows[r + 1], rows[r + 2], rows[r + 3]
                     xs[i0, k], xs[i1, k], xs[i2, k], xs[i3, k] = a0, a1, a2, a3
                     xs[i0, k + 1], xs[i1, k + 1], xs[i2, k + 1], xs[i3, k + 1] = b0, b1, b2, b3
                     r += 4
                 while r < e:
                     p0 = p[r, lo:lo + n]
-                    a0 = np.float32(0.0)
-                    b0 = np.float32(0.0)
-                    for j in range(n):
-                        a0 += p0[j] * xa[j]
-                        b0 += p0[j] * xb[j]
-                    xs[rows[r], k], xs[rows[r], k + 1] = a0, b0
+                    xs[rows[r], k], xs[rows[r], k + 1] = _dot(xa, p0), _dot(xb, p0)
                     r += 1
                 k += 2
             while k < k1:             # an odd feature left over
                 xa = xt[k, lo:lo + n]
                 for r in range(s, e):
-                    p0 = p[r, lo:lo + n]
-                    a0 = np.float32(0.0)
-                    for j in range(n):
-                        a0 += p0[j] * xa[j]
-                    xs[rows[r], k] = a0
+                    xs[rows[r], k] = _dot(xa, p[r, lo:lo + n])
                 k += 1
     return n_spans
 
@@ -223,47 +233,20 @@ def _dweights(dxs, grows, spans, x, q):   # pragma: no cover - compiled
                 xa, xb = x[j], x[j + 1]
                 r = m
                 while r + 4 <= e:
-                    g0, g1, g2, g3 = dxs[grows[r]], dxs[grows[r + 1]], dxs[grows[r + 2]], dxs[grows[r + 3]]
-                    a0 = np.float32(0.0)
-                    a1 = np.float32(0.0)
-                    a2 = np.float32(0.0)
-                    a3 = np.float32(0.0)
-                    b0 = np.float32(0.0)
-                    b1 = np.float32(0.0)
-                    b2 = np.float32(0.0)
-                    b3 = np.float32(0.0)
-                    for k in range(d):
-                        u, v = xa[k], xb[k]
-                        f0, f1, f2, f3 = g0[k], g1[k], g2[k], g3[k]
-                        a0 += f0 * u
-                        a1 += f1 * u
-                        a2 += f2 * u
-                        a3 += f3 * u
-                        b0 += f0 * v
-                        b1 += f1 * v
-                        b2 += f2 * v
-                        b3 += f3 * v
+                    a0, a1, a2, a3, b0, b1, b2, b3 = _dots8(xa, xb, dxs[grows[r]], dxs[grows[r + 1]],
+                                                            dxs[grows[r + 2]], dxs[grows[r + 3]])
                     q[r, j], q[r + 1, j], q[r + 2, j], q[r + 3, j] = a0, a1, a2, a3
                     q[r, j + 1], q[r + 1, j + 1], q[r + 2, j + 1], q[r + 3, j + 1] = b0, b1, b2, b3
                     r += 4
                 while r < e:
                     g0 = dxs[grows[r]]
-                    a0 = np.float32(0.0)
-                    b0 = np.float32(0.0)
-                    for k in range(d):
-                        a0 += g0[k] * xa[k]
-                        b0 += g0[k] * xb[k]
-                    q[r, j], q[r, j + 1] = a0, b0
+                    q[r, j], q[r, j + 1] = _dot(xa, g0), _dot(xb, g0)
                     r += 1
                 j += 2
             while j < j1:             # an odd member left over
                 xa = x[j]
                 for r in range(m, e):
-                    g0 = dxs[grows[r]]
-                    a0 = np.float32(0.0)
-                    for k in range(d):
-                        a0 += g0[k] * xa[k]
-                    q[r, j] = a0
+                    q[r, j] = _dot(xa, dxs[grows[r]])
                 j += 1
     return n_spans
 
