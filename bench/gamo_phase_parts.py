@@ -109,7 +109,7 @@ class kernel_stage_clock:
     """Times the compiled stages of :class:`gamo.methods.blocked_kernel.BlockedKernel` (wrapping
     the module's functions, about a microsecond a call) while the engine steps."""
 
-    NAMES = ("_logits", "_softmax", "_points", "_dweights", "_softmax_back", "_igu_grads_adam", "_igu_grads")
+    NAMES = ("_logits", "_softmax", "_points", "_dweights", "_softmax_back", "_igu_grads")
 
     def __init__(self, kernel) -> None:
         self.acc: dict[str, float] = {}

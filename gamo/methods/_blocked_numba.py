@@ -195,18 +195,6 @@ def _points(spans, rows, xt, p, xs):   # pragma: no cover - compiled
     return n_spans
 
 
-def backward(dxs, grows, spans, x, p, ts, rows, w, q, gw, gc, dts2):
-    """Gradients from G's grouped positions ``[m, e)`` of each span, given the loss's gradient
-    with respect to their points (``dxs[grows[r]]`` for position r): the IGU weights'
-    ``gw[lo:lo+n]`` and biases' ``gc[lo:lo+n]`` (written for every span with G rows), and the
-    gradient with respect to ``ts`` in ``dts2`` (2, rows, h), in the batch's order, as two partial
-    sums (one per half) to be added. ``q`` is scratch like ``p``. Used when the optimizer steps
-    the IGUs; :func:`igu_grads_adam` replaces the last stage otherwise."""
-    dweights_softmax_back(dxs, grows, spans, x, p, q)
-    with LOCK:
-        _igu_grads(spans, ts, rows, w, q, gw, gc, dts2)
-
-
 def dweights_softmax_back(dxs, grows, spans, x, p, q):
     """The gradient with respect to the logits of G's rows, into ``q`` (``dxs[grows[r]]`` is
     the loss's gradient for grouped row r)."""
@@ -270,56 +258,38 @@ def _softmax_back(spans, p, q):   # pragma: no cover - compiled
     return n_spans
 
 
-@njit(**_OPTS)
-def _igu_grads(spans, ts, rows, w, q, gw, gc, dts2):   # pragma: no cover - compiled
-    n_spans = spans.shape[0]
-    h = ts.shape[1]
-    # the IGU's gradients, and each half's share of the gradient wrt ts
-    for part in prange(2):
-        for r in range(dts2.shape[1]):
-            for k in range(h):
-                dts2[part, r, k] = 0.0
-        for si in range(n_spans):
-            lo, n, m, e = spans[si, 0], spans[si, 1], spans[si, 3], spans[si, 4]
-            if m == e:
-                continue
-            half = (n + 1) // 2
-            j0 = lo + part * half
-            j1 = min(lo + n, j0 + half)
-            for j in range(j0, j1):
-                gj, wj = gw[j], w[j]
-                for k in range(h):
-                    gj[k] = 0.0
-                acc = np.float32(0.0)
-                for r in range(m, e):
-                    a = q[r, j]
-                    acc += a
-                    tr, dr = ts[rows[r]], dts2[part, rows[r]]
-                    for k in range(h):
-                        gj[k] += a * tr[k]
-                        dr[k] += a * wj[k]
-                gc[j] = acc
-    return n_spans
-
-
-def igu_grads_adam(*args):
-    """:func:`_igu_grads_adam` under the module's lock."""
+def igu_grads(blocks, ts, rows, w, q, gw, gc, dts2):
+    """The IGUs' gradients into ``gw`` (N, h) and ``gc`` (N,), for when the optimizer steps them.
+    ``blocks`` is (K, 4) rows ``(lo, n, m, e)`` for every class block: members ``[lo, lo+n)``, G's
+    rows at grouped positions ``[m, e)`` (``m == e`` where G's batch has no row of the class: a
+    zero gradient). The gradient with respect to ``ts`` goes to ``dts2`` (2, rows, h), in the
+    batch's order, as two partial sums (one per half) to be added; ``q`` holds the gradient with
+    respect to the logits (:func:`dweights_softmax_back`)."""
     with LOCK:
-        return _igu_grads_adam(*args)
+        _igu_grads(blocks, ts, rows, w, gc, q, gw, gc, gw, gw, gc, gc, dts2, False,
+                   np.float32(0.0), np.float32(0.0), np.float32(0.0), np.float32(0.0), np.float32(0.0))
 
 
-@njit(**_OPTS)
-def _igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2_sqrt,
-                   beta1, beta2, eps):   # pragma: no cover - compiled
-    """As :func:`_igu_grads`, with Adam's update of every IGU row folded in: each member row's
+def igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, inv_bc2_sqrt,
+                   beta1, beta2, eps):
+    """As :func:`igu_grads`, with Adam's update of every IGU row folded in: each member row's
     gradient is made, used and dropped while the row is in cache, instead of being written out
-    and read back by the optimizer. ``blocks`` is (K, 4) rows ``(lo, n, m, e)`` for every class
-    block, ``m == e`` where G's batch has no row of the class (a zero gradient, which Adam still
-    steps with). The update is torch's fused Adam (no weight decay, no amsgrad) in float32:
+    and read back by the optimizer. Blocks without G rows get a zero gradient, which Adam still
+    steps with. The update is torch's fused Adam (no weight decay, no amsgrad) in float32:
     ``m += (1 - beta1) (g - m)``, ``v = beta2 v + (1 - beta2) g^2``,
     ``p -= step_size m / (sqrt(v) inv_bc2_sqrt + eps)`` with ``step_size = lr / (1 - beta1^t)``
     and ``inv_bc2_sqrt = 1 / sqrt(1 - beta2^t)``. ``w`` and ``c`` are read (for the gradient
     with respect to ``ts``) before they are updated."""
+    with LOCK:
+        _igu_grads(blocks, ts, rows, w, c, q, w, c, mw, vw, mc, vc, dts2, True,
+                   step_size, inv_bc2_sqrt, beta1, beta2, eps)
+
+
+@njit(**_OPTS)
+def _igu_grads(blocks, ts, rows, w, c, q, gw, gc, mw, vw, mc, vc, dts2, adam, step_size, inv_bc2_sqrt,
+               beta1, beta2, eps):   # pragma: no cover - compiled
+    """:func:`igu_grads` (``adam`` false: the gradients written to ``gw``, ``gc``) and
+    :func:`igu_grads_adam` (``adam`` true: kept in a row of scratch and applied at once)."""
     n_blocks = blocks.shape[0]
     h = ts.shape[1]
     one_b1 = np.float32(1.0) - beta1
@@ -328,7 +298,7 @@ def _igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, 
         for r in range(dts2.shape[1]):
             for k in range(h):
                 dts2[part, r, k] = 0.0
-        gj = np.zeros(h, np.float32)
+        scratch = np.zeros(h, np.float32)
         for bi in range(n_blocks):
             lo, n, m, e = blocks[bi, 0], blocks[bi, 1], blocks[bi, 2], blocks[bi, 3]
             half = (n + 1) // 2
@@ -336,6 +306,7 @@ def _igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, 
             j1 = min(lo + n, j0 + half)
             for j in range(j0, j1):
                 wj = w[j]
+                gj = scratch if adam else gw[j]
                 for k in range(h):
                     gj[k] = 0.0
                 acc = np.float32(0.0)
@@ -346,6 +317,9 @@ def _igu_grads_adam(blocks, ts, rows, w, c, q, mw, vw, mc, vc, dts2, step_size, 
                     for k in range(h):
                         gj[k] += a * tr[k]
                         dr[k] += a * wj[k]
+                if not adam:
+                    gc[j] = acc
+                    continue
                 mj, vj = mw[j], vw[j]
                 for k in range(h):
                     g = gj[k]

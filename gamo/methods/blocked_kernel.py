@@ -282,12 +282,12 @@ class BlockedKernel:
         dx_np = dx.numpy()
         steps = arr["igu_steps"] if self.fuse_adam else None
         fused = steps is not None and steps.min() == steps.max()   # Adam's step alike for every IGU
+        self.nb.dweights_softmax_back(dx_np, g_rows, spans_np, members.numpy(), self.p, self.q)
+        blocks = np.zeros((len(g.block_sizes), 4), np.int64)     # every block, and its G rows
+        blocks[:, 0], blocks[:, 1] = g.block_starts, g.block_sizes
+        for lo, _, _, m, e in spans:
+            blocks[g.block_starts.index(lo), 2:] = (m, e)
         if fused:
-            self.nb.dweights_softmax_back(dx_np, g_rows, spans_np, members.numpy(), self.p, self.q)
-            blocks = np.zeros((len(g.block_sizes), 4), np.int64)
-            blocks[:, 0], blocks[:, 1] = g.block_starts, g.block_sizes
-            for lo, _, _, m, e in spans:
-                blocks[g.block_starts.index(lo), 2:] = (m, e)
             grp = mm.opt_g.param_groups[0]
             (b1, b2), lr, eps = grp["betas"], float(grp["lr"]), float(grp["eps"])
             steps += 1
@@ -298,13 +298,8 @@ class BlockedKernel:
                                    f32(lr / (1.0 - b1 ** t_adam)), f32(1.0 / np.sqrt(1.0 - b2 ** t_adam)),
                                    f32(b1), f32(b2), f32(eps))
         else:
-            self.nb.backward(dx_np, g_rows, spans_np, members.numpy(), self.p, ts_np, order_np, arr["w_buf"],
-                             self.q, arr["gw_buf"], arr["gc_buf"], self.dts2)
-            live = {int(lo) for lo, _, _, m, e in spans if e > m}
-            for lo, n in zip(g.block_starts, g.block_sizes):
-                if lo not in live:        # no row of this class in G's batch: a zero gradient
-                    self.gw_buf[lo:lo + n].zero_()
-                    self.gc_buf[lo:lo + n].zero_()
+            self.nb.igu_grads(blocks, ts_np, order_np, arr["w_buf"], self.q, arr["gw_buf"], arr["gc_buf"],
+                              self.dts2)
         dt = torch.from_numpy(self.dts2[0, b:] + self.dts2[1, b:])               # G's rows
         gc = self.g_ctmu
         d = _dleaky(dt, h2[b:])
