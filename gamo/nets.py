@@ -167,7 +167,7 @@ class ConvexGenerator(nn.Module):
         self._block_of = block_of.tolist()
         self.register_buffer("member_block", member_block, persistent=False)  # (N,)
         self.mode = "auto"   # "auto", "dense" or "blocked"
-        self._mt: list[torch.Tensor] = []
+        self._mt: torch.Tensor | None = None
         self._mt_of: torch.Tensor | None = None
 
     def _t(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -186,12 +186,17 @@ class ConvexGenerator(nn.Module):
             return self.mode == "blocked"
         return members.device.type == "cpu" and members.numel() >= self.BLOCKED_MIN_WORK
 
-    def _members_t(self, members: torch.Tensor) -> list[torch.Tensor]:
-        """Each block of ``members`` transposed and contiguous (d, n_i), cached for the same tensor."""
+    def members_transposed(self, members: torch.Tensor) -> torch.Tensor:
+        """``members`` transposed and contiguous (d, N), cached for the same tensor (one copy,
+        shared by the blocked product's autograd path and :mod:`gamo.methods.blocked_kernel`)."""
         if self._mt_of is not members:
-            self._mt = [members[lo:lo + n].t().contiguous() for lo, n in zip(self.block_starts, self.block_sizes)]
-            self._mt_of = members
+            self._mt, self._mt_of = members.t().contiguous(), members
         return self._mt
+
+    def _members_t(self, members: torch.Tensor) -> list[torch.Tensor]:
+        """Each block of the transposed members (d, n_i): column views of :meth:`members_transposed`."""
+        mt = self.members_transposed(members)
+        return [mt[:, lo:lo + n] for lo, n in zip(self.block_starts, self.block_sizes)]
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, members: torch.Tensor,
                 need_weights: bool = True, frozen: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -255,9 +260,12 @@ class _BlockedCombine(torch.autograd.Function):
 
     The same math as autograd through ``F.linear``, ``softmax`` and ``@``, computed in the
     transposed layout (n_i, rows): the large operands (the IGU's (n_i, hidden) weights and the
-    members' (n_i, d) block) are then the left, contiguous factor of every product, which runs
+    members' (n_i, d) block) are then the left, row-major factor of every product, which runs
     1.3-2.6x faster on the CPU for the 4-16 rows per class of a minibatch
-    (``bench/results/blocked_layout.md``).
+    (``bench/results/blocked_layout.md``). The transposed members are column views of one
+    (d, N) copy (:meth:`ConvexGenerator.members_transposed`, shared with the CPU kernel).
+    On the CPU this path now runs only for one-player teaching steps (full iterations go through
+    :mod:`gamo.methods.blocked_kernel`).
     The members are constants here (F's features, or the data), so no gradient flows to them.
     """
 

@@ -125,8 +125,6 @@ class BlockedKernel:
         self.p, self.q = np.zeros((rows, n_total), np.float32), np.zeros((rows, n_total), np.float32)
         self.xs = np.zeros((rows, mm.feat_dim), np.float32)
         self.dts2 = np.zeros((2, rows, hidden), np.float32)
-        self._xt: np.ndarray | None = None
-        self._xt_of: torch.Tensor | None = None
         from gamo.methods import _blocked_numba   # numba: imported and compiled only when needed
         self.nb = _blocked_numba
         self._pack_igu_adam()
@@ -176,12 +174,6 @@ class BlockedKernel:
         w_ptr, c_ptr = self.w_buf.data_ptr(), self.c_buf.data_ptr()
         return all(wp.data_ptr() == w_ptr + ow and bp.data_ptr() == c_ptr + oc
                    for wp, bp, (ow, oc) in zip(self._igu_w, self._igu_b, self._ptrs))
-
-    def _members_xt(self, members: torch.Tensor) -> np.ndarray:
-        """The members transposed (d, N), contiguous; cached until the features change."""
-        if self._xt_of is not members:
-            self._xt, self._xt_of = members.t().contiguous().numpy(), members
-        return self._xt
 
     # ------------------------------------------------------------------ losses
     def _m_loss(self, logits: torch.Tensor, target: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,8 +236,8 @@ class BlockedKernel:
         ts_np = t.numpy()                                                         # (2b, hidden)
         arr = self.arrays
         self.nb.set_threads(torch.get_num_threads())
-        self.nb.forward(ts_np, order_np, spans_np, arr["w_buf"], arr["c_buf"], self._members_xt(members),
-                        self.p, self.xs)
+        self.nb.forward(ts_np, order_np, spans_np, arr["w_buf"], arr["c_buf"],
+                        g.members_transposed(members).numpy(), self.p, self.xs)
         x = torch.from_numpy(self.xs)                                             # (2b, d), batch order
 
         # M and D on a real batch and the generated M/D batch (losses x2: two halves' means)
