@@ -42,6 +42,12 @@ class DataConfig:
         ``counts:n0,n1,...`` (custom per-class counts in label order).
     n_test_per_class : int
         Size of the balanced test split per class (the paper uses 100).
+    n_val_per_class : int
+        Size of the balanced validation split per class (0: none), drawn from the training
+        pool's rows the profile left unused (toys: generated apart), never from train or test.
+        Where the smallest class has fewer unused rows, every class gets that many (recorded as
+        ``meta["val_per_class"]``); none at all leaves the split empty. The run reports the
+        test scores at the evaluated epoch with the best validation GM beside the last ones.
     seed : int
         Seeds toy generation and every subsampling.
     n_per_class : int
@@ -61,6 +67,7 @@ class DataConfig:
     dataset: str = "toy:moons"
     profile: str = "step:ir=10"
     n_test_per_class: int = 100
+    n_val_per_class: int = 100
     seed: int = 0
     n_per_class: int = 1000
     n_classes: int = 2
@@ -74,6 +81,9 @@ class DataConfig:
             raise ConfigError("dataset: give a dataset name such as 'toy:moons' or 'fashion-mnist'")
         if self.n_test_per_class < 1:
             raise ConfigError("n_test_per_class: must be at least 1 (the paper uses 100)")
+        if not isinstance(self.n_val_per_class, int) or self.n_val_per_class < 0:
+            raise ConfigError(f"n_val_per_class: must be a whole number, 0 (no validation split) or more "
+                              f"(default 100, like the test split); got {self.n_val_per_class!r}")
         if self.n_per_class < 2:
             raise ConfigError("n_per_class: must be at least 2")
         if self.n_classes < 2:
@@ -87,15 +97,16 @@ class ModelConfig:
     """Network sizes. ``family='auto'`` picks conv for 28x28x1 / 32x32x3 images, else dense."""
 
     family: str = "auto"
-    hidden: int = 128          # width of dense M and D hidden layers
+    hidden: int = 256          # M's and D's first hidden layer; the second has half (official 256, 128)
     latent: int = 100          # l, the latent size of G
-    g_hidden: int = 128        # width of cTMU layers (t lives in this space)
+    g_hidden: int = 256        # the cTMU's first layer (official 256)
+    t_dim: int = 64            # the cTMU's output t, the IGUs' input (official 64)
     feat_dim: int = 512        # conv F output size (dense-512 tanh in the paper's F)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ConfigError(f"family: choose one of {', '.join(FAMILIES)} (got {self.family!r})")
-        for name in ("hidden", "latent", "g_hidden", "feat_dim"):
+        for name in ("hidden", "latent", "g_hidden", "t_dim", "feat_dim"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1 or v > 8192:
                 raise ConfigError(f"{name}: must be an integer between 1 and 8192 (got {v!r})")

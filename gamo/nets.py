@@ -14,6 +14,18 @@ def leaky() -> nn.Module:
     return nn.LeakyReLU(0.1)
 
 
+def glorot_(module: nn.Module) -> nn.Module:
+    """Glorot-uniform weights and zero biases for every Linear and (transposed) convolution in
+    ``module``: Keras's default, which the official code relies on (torch's default init is
+    Kaiming-uniform with non-zero biases). Used by every network here, so all methods compare alike."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
+
+
 def run_mlp(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """``seq(x)`` for a stack of Linear and LeakyReLU layers, calling their functions directly.
 
@@ -27,6 +39,8 @@ def run_mlp(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
             x = F_.linear(x, layer.weight, layer.bias)
         elif kind is nn.LeakyReLU:
             x = F_.leaky_relu(x, layer.negative_slope)
+        elif kind is nn.ReLU:
+            x = F_.relu(x)
         else:
             x = layer(x)
     return x
@@ -45,20 +59,22 @@ class OneHot(nn.Module):
 
 
 class ConvF(nn.Module):
-    """The paper's convolutional F: two 5x5 conv-32 + LeakyReLU(0.1) + 2x2 average pooling,
-    then dense ``feat_dim`` with tanh. Works for 28x28x1 and 32x32x3 inputs."""
+    """The paper's convolutional F (official ``fMnistGamoConvCreate``): two 5x5 conv-32 with
+    same padding + LeakyReLU(0.1) + 2x2 average pooling, then dense ``feat_dim`` with tanh.
+    Works for 28x28x1 (7x7x32 = 1,568 inputs to the dense layer) and 32x32x3 (8x8x32) inputs."""
 
     def __init__(self, image_shape: tuple[int, int, int], feat_dim: int = 512) -> None:
         super().__init__()
         c, h, w = image_shape
         self.body = nn.Sequential(
-            nn.Conv2d(c, 32, 5), leaky(), nn.AvgPool2d(2),   # (B, 32, (h-4)/2, (w-4)/2)
-            nn.Conv2d(32, 32, 5), leaky(), nn.AvgPool2d(2),  # (B, 32, h', w')
+            nn.Conv2d(c, 32, 5, padding=2), leaky(), nn.AvgPool2d(2),   # (B, 32, h/2, w/2)
+            nn.Conv2d(32, 32, 5, padding=2), leaky(), nn.AvgPool2d(2),  # (B, 32, h/4, w/4)
             nn.Flatten(),
         )
-        hh, ww = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
+        hh, ww = h // 4, w // 4
         self.head = nn.Sequential(nn.Linear(32 * hh * ww, feat_dim), nn.Tanh())
         self.out_dim = feat_dim
+        glorot_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, feat_dim)
         return self.head(self.body(x))
@@ -91,29 +107,40 @@ class FlattenF(nn.Module):
         return x.reshape(x.shape[0], -1)
 
 
+def second_width(hidden: int) -> int:
+    """M's and D's second hidden layer: half the first (the official 256 then 128)."""
+    return max(1, hidden // 2)
+
+
 class Classifier(nn.Module):
-    """M: two hidden LeakyReLU layers, K logits (softmax is applied by the losses)."""
+    """M: hidden layers of ``hidden`` and ``hidden // 2`` units with LeakyReLU(0.1) (the official
+    256 then 128), K logits (softmax is applied by the losses)."""
 
     def __init__(self, d: int, n_classes: int, hidden: int) -> None:
         super().__init__()
+        h2 = second_width(hidden)
         self.net = nn.Sequential(
-            nn.Linear(d, hidden), leaky(), nn.Linear(hidden, hidden), leaky(), nn.Linear(hidden, n_classes)
+            nn.Linear(d, hidden), leaky(), nn.Linear(hidden, h2), leaky(), nn.Linear(h2, n_classes)
         )
+        glorot_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, K)
         return run_mlp(self.net, x)
 
 
 class Discriminator(nn.Module):
-    """D(x | i): real-vs-generated logit conditioned on the class (one-hot concatenated)."""
+    """D(x | i): real-vs-generated logit conditioned on the class (one-hot concatenated); hidden
+    layers as M's."""
 
     def __init__(self, d: int, n_classes: int, hidden: int) -> None:
         super().__init__()
         self.n_classes = n_classes
         self.onehot = OneHot(n_classes)
+        h2 = second_width(hidden)
         self.net = nn.Sequential(
-            nn.Linear(d + n_classes, hidden), leaky(), nn.Linear(hidden, hidden), leaky(), nn.Linear(hidden, 1)
+            nn.Linear(d + n_classes, hidden), leaky(), nn.Linear(hidden, h2), leaky(), nn.Linear(h2, 1)
         )
+        glorot_(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # (B, d), (B,) -> (B,)
         return run_mlp(self.net, torch.cat([x, self.onehot(y).to(x.dtype)], dim=1)).squeeze(1)
@@ -122,10 +149,17 @@ class Discriminator(nn.Module):
 class ConvexGenerator(nn.Module):
     """G = cTMU + one IGU per minority class (Section 3.2, eq. 1).
 
-    cTMU maps (z, one-hot class) to t. IGU_i maps t to ``n_i`` softmax weights over the
-    members of minority class i, and the sample is ``sum_j w_j x_j`` over the class's current
-    members. All IGUs are stored as one weight matrix whose row blocks are the classes, and one
-    call generates for every minority class at once, in one of two equivalent ways:
+    cTMU maps (z, one-hot class) to t, as the official ``fMnistGamoGenCreate``: Dense(``hidden``)
+    ReLU, batch norm, Dense(``t_dim``) ReLU, batch norm (256 and 64 by default; Keras's batch-norm
+    momentum 0.9 and epsilon 1e-3). Batch norm makes G's output depend on its mode: G trains in
+    training mode and generates for M, D, snapshots and samples in evaluation mode (running
+    statistics), as the official code's ``train_on_batch`` and ``predict`` do.
+
+    IGU_i maps t to ``n_i`` softmax weights over the members of minority class i, and the sample
+    is ``sum_j w_j x_j`` over the class's current members. Each IGU has its own parameters.
+    :meth:`forward_class` generates for one class (G's training updates, one class at a time as
+    the official code's per-class models; only that class's IGU gets a gradient);
+    :meth:`forward` generates for a batch of mixed classes, in one of two equivalent ways:
 
     * dense: the (B, N) logits outside each sample's own block are masked to -inf, and the
       samples are one (B, N) @ (N, d) product. Best on a GPU and for small N*d (2D toys).
@@ -138,20 +172,22 @@ class ConvexGenerator(nn.Module):
     BLOCKED_MIN_WORK = 1 << 16   # N * d above which the CPU uses the blocked product
 
     def __init__(self, latent: int, n_classes: int, hidden: int, block_sizes: list[int],
-                 block_classes: list[int]) -> None:
+                 block_classes: list[int], t_dim: int = 64) -> None:
         super().__init__()
         self.latent, self.n_classes = latent, n_classes
         self.onehot = OneHot(n_classes)
         self.ctmu = nn.Sequential(
-            nn.Linear(latent + n_classes, hidden), leaky(), nn.Linear(hidden, hidden), leaky()
+            nn.Linear(latent + n_classes, hidden), nn.ReLU(), nn.BatchNorm1d(hidden, eps=1e-3, momentum=0.1),
+            nn.Linear(hidden, t_dim), nn.ReLU(), nn.BatchNorm1d(t_dim, eps=1e-3, momentum=0.1),
         )
-        # IGU_i: a linear map t -> n_i logits, one per minority class (separate parameters, so the
-        # blocked product's backward never materialises gradients for the other classes)
+        glorot_(self.ctmu)
+        # IGU_i: a linear map t -> n_i logits, one per minority class (separate parameters: each
+        # class's G update touches only its own IGU, as the official one model per class does)
         self.igu_w = nn.ParameterList()
         self.igu_b = nn.ParameterList()
         for n in block_sizes:
-            lin = nn.Linear(hidden, int(n))
-            self.igu_w.append(lin.weight)   # (n_i, hidden)
+            lin = glorot_(nn.Linear(t_dim, int(n)))
+            self.igu_w.append(lin.weight)   # (n_i, t_dim)
             self.igu_b.append(lin.bias)     # (n_i,)
         self.block_sizes = [int(n) for n in block_sizes]
         self.block_classes = [int(c) for c in block_classes]
@@ -187,123 +223,64 @@ class ConvexGenerator(nn.Module):
         return members.device.type == "cpu" and members.numel() >= self.BLOCKED_MIN_WORK
 
     def members_transposed(self, members: torch.Tensor) -> torch.Tensor:
-        """``members`` transposed and contiguous (d, N), cached for the same tensor (one copy,
-        shared by the blocked product's autograd path and :mod:`gamo.methods.blocked_kernel`)."""
+        """``members`` transposed and contiguous (d, N), cached for the same tensor: the members
+        are then the left, row-major factor of each skinny product, 1.3-2.6x faster on the CPU
+        for a few rows per class (``bench/results/blocked_layout.md``)."""
         if self._mt_of is not members:
             self._mt, self._mt_of = members.t().contiguous(), members
         return self._mt
 
-    def _members_t(self, members: torch.Tensor) -> list[torch.Tensor]:
-        """Each block of the transposed members (d, n_i): column views of :meth:`members_transposed`."""
-        mt = self.members_transposed(members)
-        return [mt[:, lo:lo + n] for lo, n in zip(self.block_starts, self.block_sizes)]
+    def _combine(self, w: torch.Tensor, b: int, members: torch.Tensor) -> torch.Tensor:
+        """``w @ X_b`` for class block b: (cnt, n_b) weights -> (cnt, d) points."""
+        lo, n = self.block_starts[b], self.block_sizes[b]
+        if members.device.type == "cpu":
+            return torch.mm(self.members_transposed(members)[:, lo:lo + n], w.t()).t()
+        return w @ members[lo:lo + n]
+
+    def forward_class(self, z: torch.Tensor, c: int, members: torch.Tensor) -> torch.Tensor:
+        """``G(z | c)`` for one minority class c: (B, l) noise -> (B, d) points. Only the cTMU and
+        IGU_c take part, so only they get gradients (an optimizer then steps only them)."""
+        b = self._block_of[c]
+        if b < 0:
+            raise ValueError(f"class {c} has no IGU (it is not a minority class)")
+        y = torch.full((len(z),), c, dtype=torch.long, device=z.device)
+        w = torch.softmax(F_.linear(self._t(z, y), self.igu_w[b], self.igu_b[b]), dim=1)   # (B, n_c)
+        return self._combine(w, b, members)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, members: torch.Tensor,
-                need_weights: bool = True, frozen: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Generate ``G(z | y) = sum_j w_j x_j`` (eq. 1).
+                need_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Generate ``G(z | y) = sum_j w_j x_j`` (eq. 1) for a batch of mixed classes.
 
         ``members`` is (N, d), the current minority members grouped by class block. Returns the
         points (B, d) and, when ``need_weights``, the full convex weights (B, N).
-
-        The first ``frozen`` rows come out detached, as if generated under ``no_grad``: one call
-        then serves a batch for another player's step (G fixed) and one for G's own step, with a
-        single pass over the members, and the backward only works on the other rows.
         """
         if not self._use_blocked(members):
             w = self.weights(z, y)
-            x = w @ members
-            if frozen:
-                x = torch.cat([x[:frozen].detach(), x[frozen:]])
-            return x, w
-        t = self._t(z, y)                                                   # (B, hidden)
-        # rows grouped by class, and within a class the frozen rows first
-        key = y * 2
-        key[frozen:] += 1
-        counts = torch.bincount(key, minlength=2 * self.n_classes).tolist()
-        spans, start = [], 0
-        for c in range(self.n_classes):
-            n_frozen, n_live = counts[2 * c], counts[2 * c + 1]
-            if n_frozen + n_live == 0:
+            return w @ members, w
+        t = self._t(z, y)                                                   # (B, t_dim)
+        order = torch.argsort(y, stable=True)
+        counts = torch.bincount(y, minlength=self.n_classes).tolist()
+        ts, pieces, spans, start = t[order], [], [], 0
+        for c, cnt in enumerate(counts):
+            if cnt == 0:
                 continue
             b = self._block_of[c]
             if b < 0:
                 raise ValueError(f"class {c} has no IGU (it is not a minority class)")
-            spans.append((b, start, start + n_frozen, start + n_frozen + n_live))
-            start += n_frozen + n_live
-        order = torch.argsort(key, stable=True)
-        ts = t[order]
-        if not need_weights and not members.requires_grad:
-            xs = _BlockedCombine.apply(ts, spans, members, self._members_t(members),
-                                       self.block_starts, self.block_sizes, *self.igu_w, *self.igu_b)
-            w_full = None
-        else:
-            pieces, w_full = [], torch.zeros(len(y), members.shape[0], dtype=members.dtype, device=members.device)
-            for b, s, _, e in spans:
-                lo, n = self.block_starts[b], self.block_sizes[b]
-                w = torch.softmax(F_.linear(ts[s:e], self.igu_w[b], self.igu_b[b]), dim=1)   # (cnt, n_i)
-                pieces.append(w @ members[lo:lo + n])                           # (cnt, d)
-                w_full[s:e, lo:lo + n] = w
-            xs = torch.cat(pieces)
-            w_full = torch.empty_like(w_full).index_copy(0, order, w_full)
+            w = torch.softmax(F_.linear(ts[start:start + cnt], self.igu_w[b], self.igu_b[b]), dim=1)
+            pieces.append(self._combine(w, b, members))                     # (cnt, d)
+            spans.append((b, start, start + cnt, w))
+            start += cnt
+        xs = torch.cat(pieces)
         x = torch.empty_like(xs).index_copy(0, order, xs)                  # back to the batch's order
-        if frozen:
-            x = torch.cat([x[:frozen].detach(), x[frozen:]])
-        return x, w_full if need_weights else None
-
-
-class _BlockedCombine(torch.autograd.Function):
-    """The convex combination of :class:`ConvexGenerator`'s blocked product, with a hand-written
-    backward: for each class block b over the batch rows [s, e) (the batch grouped by class),
-    ``x[s:e] = softmax(t[s:e] W_b^T + c_b) @ X_b``. Rows [s, m) are frozen (the caller detaches
-    their output), so the backward skips them and gives them no gradient. Every IGU gets a
-    gradient, zero for a class without live rows, as in the dense product.
-
-    The same math as autograd through ``F.linear``, ``softmax`` and ``@``, computed in the
-    transposed layout (n_i, rows): the large operands (the IGU's (n_i, hidden) weights and the
-    members' (n_i, d) block) are then the left, row-major factor of every product, which runs
-    1.3-2.6x faster on the CPU for the 4-16 rows per class of a minibatch
-    (``bench/results/blocked_layout.md``). The transposed members are column views of one
-    (d, N) copy (:meth:`ConvexGenerator.members_transposed`, shared with the CPU kernel).
-    On the CPU this path now runs only for one-player teaching steps (full iterations go through
-    :mod:`gamo.methods.blocked_kernel`).
-    The members are constants here (F's features, or the data), so no gradient flows to them.
-    """
-
-    @staticmethod
-    def forward(ctx, t, spans, members, members_t, starts, sizes, *params):
-        ws, cs = params[:len(starts)], params[len(starts):]
-        xs, conv = [], []
-        for b, s, _, e in spans:
-            w_b, c_b = ws[b], cs[b]
-            lt = torch.addmm(c_b.unsqueeze(1), w_b, t[s:e].t())             # (n_i, cnt) logits
-            w = torch.softmax(lt, dim=0).t().contiguous()                   # (cnt, n_i) convex weights
-            xs.append(torch.mm(members_t[b], w.t()).t())                    # (cnt, d)
-            conv.append(w)
-        ctx.spans, ctx.members, ctx.starts, ctx.sizes = spans, members, starts, sizes
-        ctx.save_for_backward(t, *ws, *conv)
-        return torch.cat(xs)
-
-    @staticmethod
-    def backward(ctx, dx):
-        nb = len(ctx.starts)
-        t, ws, convs = ctx.saved_tensors[0], ctx.saved_tensors[1:1 + nb], ctx.saved_tensors[1 + nb:]
-        dt = torch.zeros_like(t)
-        dws: list[torch.Tensor | None] = [None] * nb
-        dcs: list[torch.Tensor | None] = [None] * nb
-        for (b, s, m, e), w in zip(ctx.spans, convs):
-            if m == e:
-                continue
-            lo, n, w_b = ctx.starts[b], ctx.sizes[b], ws[b]
-            wt = w[m - s:].t()                                              # (n_i, live)
-            dwt = torch.mm(ctx.members[lo:lo + n], dx[m:e].t())             # dL/dweights, (n_i, live)
-            dlt = wt * (dwt - (wt * dwt).sum(dim=0, keepdim=True))          # through the softmax
-            dws[b] = torch.mm(dlt, t[m:e])                                  # (n_i, hidden)
-            dcs[b] = dlt.sum(dim=1)                                         # (n_i,)
-            dt[m:e] = torch.mm(dlt.t(), w_b)                                # (live, hidden)
-        # a block without live rows in this batch gets a zero gradient, as in the dense product
-        dws = [torch.zeros_like(w_b) if g is None else g for g, w_b in zip(dws, ws)]
-        dcs = [t.new_zeros(n) if g is None else g for g, n in zip(dcs, ctx.sizes)]
-        return (dt, None, None, None, None, None, *dws, *dcs)
+        w_full = None
+        if need_weights:
+            w_full = torch.zeros(len(y), members.shape[0], dtype=members.dtype, device=members.device)
+            for b, s, e, w in spans:
+                lo = self.block_starts[b]
+                w_full[s:e, lo:lo + self.block_sizes[b]] = w
+            w_full = torch.empty_like(w_full).index_copy(0, order, w_full)
+        return x, w_full
 
 
 class ConvGenerator(nn.Module):
@@ -327,6 +304,7 @@ class ConvGenerator(nn.Module):
             nn.ConvTranspose2d(self.WIDTH * 2, self.WIDTH, 4, 2, 1), nn.BatchNorm2d(self.WIDTH), nn.ReLU(),
             nn.ConvTranspose2d(self.WIDTH, c, 4, 2, 1), nn.Tanh(),                 # (B, C, H, W)
         )
+        glorot_(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, members=None, need_weights: bool = False):
         h = self.fc(torch.cat([z, self.onehot(y).to(z.dtype)], dim=1)).reshape(len(z), self.WIDTH * 2, self.hh, self.ww)
@@ -348,6 +326,7 @@ class ConvDiscriminator(nn.Module):
             nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Flatten(), nn.Linear(64 * (h // 4) * (w // 4), 1),
         )
+        glorot_(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # (B, C, H, W), (B,) -> (B,)
         b, _, h, w = x.shape

@@ -24,7 +24,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 
 from gamo.data import load_dataset
 from gamo.methods import make_method
-from gamo.nets import ConvexGenerator, _BlockedCombine
+from gamo.nets import ConvexGenerator
 from gamo.metrics import confusion_matrix, evaluate
 from gamo.train import Trainer, train
 
@@ -129,60 +129,30 @@ def _small_generator(dtype=torch.float64, seed=0):
     return G, members
 
 
-def test_blocked_combine_backward_matches_numerical_gradients():
-    """The hand-written backward of the blocked product, against finite differences."""
+@pytest.mark.parametrize("mode", ["dense", "blocked"])
+def test_forward_class_is_the_batch_forward_for_one_class_and_trains_only_its_igu(mode):
+    """G's training updates go class by class (the official per-class models): forward_class(z, c)
+    is eq. 1 for class c, equal to the mixed-batch forward, and its backward reaches the cTMU and
+    IGU_c only -- the other IGUs get no gradient at all (None), so Adam leaves them and their
+    moments untouched (a zero gradient would still move them through Adam's momentum)."""
     G, members = _small_generator()
+    G.mode = mode
     gen = torch.Generator().manual_seed(3)
-    t = torch.randn(7, 5, dtype=torch.float64, generator=gen, requires_grad=True)
-    # rows 0-2 class 1 (row 0 frozen), rows 3-4 class 2 (both live), rows 5-6 class 3 (both frozen)
-    spans = [(0, 0, 1, 3), (1, 3, 3, 5), (2, 5, 7, 7)]
-    params = [p.detach().clone().requires_grad_(True) for p in (*G.igu_w, *G.igu_b)]
-    mt = G._members_t(members)
-
-    def combine(t, *params):
-        x = _BlockedCombine.apply(t, spans, members, mt, G.block_starts, G.block_sizes, *params)
-        live = torch.cat([x[1:3], x[3:5]])          # the frozen rows are never differentiated
-        return live
-
-    assert torch.autograd.gradcheck(combine, (t, *params), eps=1e-6, atol=1e-6)
-    # the forward is eq. 1 for every row, frozen or not
-    x = _BlockedCombine.apply(t, spans, members, mt, G.block_starts, G.block_sizes, *params)
-    for b, s, _, e in spans:
-        lo, n = G.block_starts[b], G.block_sizes[b]
-        w = torch.softmax(t[s:e] @ params[b].T + params[3 + b], dim=1)
-        assert torch.allclose(x[s:e], w @ members[lo:lo + n])
-    # class 3 has only frozen rows: its IGU gets a zero gradient (as in the dense product), not None
-    combine(t, *params).sum().backward()
-    assert params[2].grad is not None and torch.all(params[2].grad == 0)
-    assert torch.all(t.grad[0] == 0) and torch.all(t.grad[5:] == 0) and t.grad[1:5].abs().sum() > 0
-
-
-def test_frozen_rows_are_detached_and_the_rest_match_the_dense_product():
-    G, members = _small_generator()
-    gen = torch.Generator().manual_seed(5)
-    z = torch.randn(12, 3, dtype=torch.float64, generator=gen)
-    y = torch.tensor([1, 3, 2, 1, 1, 2, 3, 3, 2, 1, 2, 1])   # unsorted, every class in both parts
-    r = torch.randn(12, 6, dtype=torch.float64, generator=gen)
-    out = {}
-    for mode in ("dense", "blocked"):
-        G.mode = mode
+    z = torch.randn(6, 3, dtype=torch.float64, generator=gen)
+    for b, c in enumerate(G.block_classes):
         G.zero_grad(set_to_none=True)
-        x, _ = G(z, y, members, need_weights=False, frozen=5)
-        (x * r).sum().backward()
-        out[mode] = (x.detach(), _grads(G))
-        G.mode = "auto"
-    (xd, gd), (xb, gb) = out["dense"], out["blocked"]
-    assert torch.allclose(xd, xb)
-    for a, b in zip(gd, gb):
-        assert torch.allclose(a, b)
-    # the gradient is that of the live rows only: the same as with the frozen rows cut off
-    G.mode = "dense"
-    G.zero_grad(set_to_none=True)
-    x, _ = G(z[5:], y[5:], members, need_weights=False)
-    (x * r[5:]).sum().backward()
-    G.mode = "auto"
-    for a, b in zip(_grads(G), gb):
-        assert torch.allclose(a, b)
+        x = G.forward_class(z, c, members)
+        y = torch.full((6,), c)
+        xb, w = G(z, y, members)
+        assert torch.allclose(x, xb)
+        lo, n = G.block_starts[b], G.block_sizes[b]
+        assert torch.allclose(x, w[:, lo:lo + n] @ members[lo:lo + n])
+        x.sum().backward()
+        assert G.igu_w[b].grad is not None and G.igu_w[b].grad.abs().sum() > 0
+        assert all(G.igu_w[o].grad is None and G.igu_b[o].grad is None for o in range(3) if o != b)
+        assert all(q.grad is not None for q in G.ctmu.parameters())
+    with pytest.raises(ValueError, match="no IGU"):
+        G.forward_class(z, 0, members)
 
 
 # --------------------------------------------------------------------------- 2. Generated

@@ -4,8 +4,9 @@ Algorithm 1's schedule, evaluation, and checkpoints.
 A method owns its networks and optimizers and advances one iteration at a time with
 :meth:`Method.step`. Its schedule is a list of phases per outer epoch:
 
-* ``"fm"``   -- one minibatch update of F and M on real images (conv family only; the official
-  code trains F+M together for an epoch, Alg. 1 lines 2-5);
+* ``"fm"``   -- one minibatch update of F on real images, with M (Baseline CN and the other
+  classifier-only methods) or with M held fixed (GAMO and its ablations: Alg. 1 line 4, as the
+  official code's ``mlp.trainable=False``); conv family only, one epoch (Alg. 1 lines 2-5);
 * ``"m"``    -- one minibatch update of M on real data (dense family, Baseline CN);
 * ``"gamo"`` -- one iteration of Alg. 1 lines 7-15 on F's (fixed) features.
 
@@ -146,6 +147,7 @@ class Method:
     name = "baseline"
     players: tuple[str, ...] = ("M",)
     convex = False
+    fm_trains_m = True    # the conv family's F phase updates F and M together (GAMO: F only)
 
     def __init__(self, cfg: RunConfig, data: Dataset, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
@@ -186,8 +188,8 @@ class Method:
         self.feat_dim = self.F.out_dim
         self.M = Classifier(self.feat_dim, self.n_classes, mc.hidden).to(device)
         self.opt_m = adam([("M", self.M.parameters(), tc.lr_m)], tc.beta1)
-        self.opt_fm = adam([("M", list(self.F.parameters()) + list(self.M.parameters()), tc.lr_m)], tc.beta1) \
-            if self.family == "conv" else None
+        fm_params = list(self.F.parameters()) + (list(self.M.parameters()) if self.fm_trains_m else [])
+        self.opt_fm = adam([("M", fm_params, tc.lr_m)], tc.beta1) if self.family == "conv" else None
 
         self.step_count = 0
         self._perm: torch.Tensor | None = None
@@ -228,8 +230,7 @@ class Method:
 
     # ------------------------------------------------------------------ stepping
     def step(self, players: set[str] | None = None) -> dict[str, torch.Tensor | float]:
-        """Advance one iteration; returns the losses: 0-d tensors, not synced to the host (floats
-        from the NumPy kernel of :mod:`gamo.methods.dense_kernel`).
+        """Advance one iteration; returns the losses: 0-d tensors, not synced to the host.
 
         ``players`` restricts a GAMO iteration to some of "M", "D", "G" (teaching mode).
         """
@@ -263,14 +264,15 @@ class Method:
         return {"M": loss.detach()}
 
     def _step_fm(self, pos: int) -> dict[str, torch.Tensor]:
-        # train feature extractor and classifier together on real images, one shuffled epoch
+        # train the feature extractor (and, unless fm_trains_m is False, the classifier) on real
+        # images, one shuffled epoch
         if pos == 0 or self._perm is None:
             self._perm = torch.randperm(len(self.fit_y), generator=self.gen, device=self.device)
         idx = self._perm[pos * self.batch:(pos + 1) * self.batch]
         self.F.train()
         loss = self.real_loss(self.M(self.F(self.fit_x[idx])), self.fit_y[idx])
         self.opt_fm.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward(inputs=self.opt_fm.param_groups[0]["params"])   # M held fixed where it is not there
         self.opt_fm.step()
         self._f_updates += 1
         return {"M": loss.detach()}
@@ -342,12 +344,35 @@ class Method:
         self.M.train()
         return torch.cat(out)
 
+    def set_validation(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Hold the validation split on the device (``make_method`` passes ``Dataset.x_val``),
+        laid out like the test split; an empty one leaves :attr:`has_val` False."""
+        xv = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        if self.family == "dense":
+            xv = xv.reshape(len(xv), int(np.prod(xv.shape[1:])))   # (0, d) for an empty split too
+        elif len(xv):
+            xv = xv.contiguous(memory_format=torch.channels_last)
+        self.x_val, self.y_val = xv, torch.as_tensor(y, dtype=torch.long, device=self.device)
+
+    @property
+    def has_val(self) -> bool:
+        """Whether :meth:`evaluate` can score the ``"val"`` split (a non-empty one was set)."""
+        return getattr(self, "y_val", None) is not None and len(self.y_val) > 0
+
     def evaluate(self, split: str) -> Metrics:
+        """M's scores on ``"train"``, ``"val"`` (the validation split; see :meth:`set_validation`)
+        or ``"test"``."""
         if split == "train":
             pred = self.predict(self.train_features(), features=True)
             y = self.y_train
-        else:
+        elif split == "val":
+            if not self.has_val:
+                raise ValueError("evaluate('val'): this method has no validation split (Dataset.x_val is empty)")
+            pred, y = self.predict(self.x_val), self.y_val
+        elif split == "test":
             pred, y = self.predict(self.x_test), self.y_test
+        else:
+            raise ValueError(f"evaluate: split must be 'train', 'val' or 'test' (got {split!r})")
         return metrics_from_confusion(confusion_matrix(y, pred, self.n_classes).cpu().numpy())
 
     @torch.no_grad()

@@ -1,19 +1,21 @@
-"""GAMO and GAMO\\D (Section 3, Algorithm 1).
+"""GAMO and GAMO\\D (Section 3, Algorithm 1), as the official code trains them.
 
 One GAMO iteration on F's current features (held fixed during the phase):
 
-* train classifier / discriminator (lines 7-11): a real minibatch, and a generated minibatch whose
-  labels are drawn with probability proportional to (n_c - n_i). M is updated once on the real
-  and the generated batch together (their two losses summed), D likewise with targets 1 and 0,
-  and M and D share one optimizer call (their parameters are disjoint); the official code makes
-  four separate calls;
-* train generator (lines 12-15): labels drawn uniformly over the minority classes; G's loss is M
-  predicting the ones' complement of the label plus, for GAMO, D saying "real". Only G's
-  parameters receive gradients. G's parameters do not change between line 10 and line 14, so
-  the generated batches of both parts come from a single forward pass of G.
+* train classifier / discriminator (lines 7-11): M and D are updated on a real minibatch (D's
+  targets smoothed to [0.9, 1]), then on a generated minibatch whose labels are drawn with
+  probability proportional to (n_c - n_i) (D's targets in [0, 0.1]), generated with G in
+  inference mode (batch norm on running statistics), as the official ``gen.predict`` does. M and
+  D share one optimizer call per batch: their parameters are disjoint, so that is exactly two
+  separate updates;
+* train generator (lines 12-15): for each minority class in turn, ``ceil(b / K)`` points of that
+  class; G (the cTMU and that class's IGU) is updated so that M predicts the ones' complement of
+  the class, then, for GAMO, on the same noise so that D says "real" -- two updates per class,
+  each with its own Adam state, as the official ``genP_mlp[i]`` and ``genP_dis[i]`` models.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,13 +25,18 @@ from gamo.config import RunConfig
 from gamo.data.types import Dataset
 from gamo.losses import classifier_loss, discriminator_loss, generator_vs_classifier_loss
 from gamo.methods.base import Method, adam
-from gamo.methods import blocked_kernel, dense_kernel
-from gamo.methods.blocked_kernel import BlockedKernel
-from gamo.methods.dense_kernel import DenseKernel
-from gamo.nets import ConvexGenerator, Discriminator, OneHot
+from gamo.nets import ConvexGenerator, Discriminator, OneHot, glorot_
 from gamo.snapshot import Generated
 
 TOP_PARENTS = 5
+D_SMOOTH = 0.1   # D's targets: real in [1 - D_SMOOTH, 1], generated in [0, D_SMOOTH] (official code)
+
+
+def effective_parents(w: torch.Tensor) -> torch.Tensor:
+    """exp(entropy) of each row of convex weights (B, N) -> (B,): 1 for all weight on one member,
+    n for weight spread evenly over n members."""
+    ent = -(w * torch.log(w.clamp_min(1e-30))).sum(dim=1)
+    return torch.exp(ent)
 
 
 class Gamo(Method):
@@ -39,7 +46,7 @@ class Gamo(Method):
     players = ("M", "D", "G")
     convex = True
     use_d = True
-    use_kernel = True   # full iterations through gamo.methods.dense_kernel / blocked_kernel where eligible
+    fm_trains_m = False   # Alg. 1 line 4: the F phase updates F with M held fixed
 
     def __init__(self, cfg: RunConfig, data: Dataset, device: torch.device) -> None:
         super().__init__(cfg, data, device)
@@ -52,19 +59,23 @@ class Gamo(Method):
                                         dtype=torch.long, device=device)          # (N,)
         sizes = [len(r) for r in rows]
         self.G = self._make_generator(sizes).to(device)
-        self.opt_g = adam([("G", self.G.parameters(), tc.lr_g)], tc.beta1)
+        # G's update against M and its update against D keep separate Adam states (official: one
+        # compiled model each); each IGU is its own parameter group, so a class's update steps
+        # only the cTMU and that class's IGU
+        self.opt_g = adam(self._g_groups(), tc.beta1)
+        self.opt_gd = adam(self._g_groups(), tc.beta1) if self.use_d else None
         if self.use_d:
-            # M and D step at the same point of Alg. 1 (lines 9, 11): one optimizer, one backward
+            # M and D step at the same points of Alg. 1 (lines 9, 11): one optimizer, one backward
             self.D = Discriminator(self.feat_dim, self.n_classes, mc.hidden).to(device)
             self.opt_m = adam([("M", self.M.parameters(), tc.lr_m), ("D", self.D.parameters(), tc.lr_d)], tc.beta1)
         self._members_cache: torch.Tensor | None = None
-        self._rf_target: torch.Tensor | None = None     # D's targets for the M/D step, made once
         self._members_of: torch.Tensor | None = None
-        # the CPU kernel for full iterations; None: not decided yet, False: not eligible
-        self._kernel: DenseKernel | BlockedKernel | None | bool = None
         self.minority_t = torch.as_tensor(self.minority, dtype=torch.long, device=device)
         gap = float(self.counts.max()) - self.counts[self.minority].astype(np.float64)
         self.p_md = torch.as_tensor(gap / gap.sum() if len(gap) else gap, dtype=torch.float32, device=device)
+        # official: ceil(b / K) points per class in each G update (4 for b = 32, K = 10); at least
+        # 2, so that the cTMU's batch norm has a batch
+        self.g_points = max(2, math.ceil(self.batch / self.n_classes))
         # a fixed noise batch per minority class, so the same point can be followed across steps
         g = torch.Generator(device="cpu").manual_seed(tc.seed + 7919)
         m = tc.n_fixed
@@ -73,7 +84,14 @@ class Gamo(Method):
 
     def _make_generator(self, sizes: list[int]) -> torch.nn.Module:
         mc = self.cfg.model
-        return ConvexGenerator(mc.latent, self.n_classes, mc.g_hidden, sizes, self.minority)
+        return ConvexGenerator(mc.latent, self.n_classes, mc.g_hidden, sizes, self.minority, t_dim=mc.t_dim)
+
+    def _g_groups(self) -> list[tuple[str, list, float]]:
+        lr = self.cfg.train.lr_g
+        if not isinstance(self.G, ConvexGenerator):
+            return [("G", list(self.G.parameters()), lr)]
+        return [("G", list(self.G.ctmu.parameters()), lr)] + [
+            ("G", [w, c], lr) for w, c in zip(self.G.igu_w, self.G.igu_b)]
 
     def _extra_phases(self) -> list[tuple[str, int]]:
         return [("gamo", self.iters_per_phase)] if self.minority else []  # balanced data: Baseline CN
@@ -87,100 +105,94 @@ class Gamo(Method):
             self._members_cache, self._members_of = feats[self.min_rows], feats
         return self._members_cache
 
-    def _real_fake(self, b: int) -> torch.Tensor:
-        """D's targets for a real batch of b then a generated batch of b: b ones, b zeros."""
-        t = self._rf_target
-        if t is None or len(t) != 2 * b:
-            t = torch.cat([torch.ones(b, device=self.device), torch.zeros(b, device=self.device)])
-            self._rf_target = t
-        return t
+    def _d_targets(self, n: int, real: bool) -> torch.Tensor:
+        """D's smoothed targets: real in [0.9, 1], generated in [0, 0.1] (official code)."""
+        u = torch.rand(n, generator=self.gen, device=self.device) * D_SMOOTH
+        return 1.0 - u if real else u
 
-    def _fast_kernel(self) -> DenseKernel | BlockedKernel | None:
-        """The kernel for full iterations on the CPU, or None where the autograd path runs: NumPy
-        for small dense problems (2D toys, :mod:`gamo.methods.dense_kernel`); torch without
-        autograd plus compiled loops for the blocked convex product (e.g. conv features,
-        :mod:`gamo.methods.blocked_kernel`)."""
-        k = self._kernel
-        if k is None:
-            if not self.use_kernel:
-                k = False
-            elif dense_kernel.eligible(self):
-                k = DenseKernel(self)
-            elif blocked_kernel.eligible(self):
-                k = BlockedKernel(self)
-            else:
-                k = False
-            self._kernel = k
-        elif k and not k.valid():          # the torch side replaced a packed tensor: start again
-            k = self._kernel = type(k)(self)
-        return k or None
+    def _md_update(self, x: torch.Tensor, y: torch.Tensor, real: bool, train_m: bool,
+                   train_d: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """One update of M (labels y) and D (real or generated, smoothed targets) on a batch."""
+        total, lm, ld = 0.0, None, None
+        if train_m:
+            lm = classifier_loss(self.M(x), y, self.loss_kind)
+            total = total + lm
+        if train_d:
+            ld = discriminator_loss(self.D(x, y), self._d_targets(len(y), real), self.loss_kind)
+            total = total + ld
+        self.opt_m.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_m.step()
+        return lm, ld
+
+    @torch.no_grad()
+    def _generate_eval(self, z: torch.Tensor, y: torch.Tensor, members: torch.Tensor, need_weights: bool = False):
+        """G's output in inference mode (batch norm on running statistics), G's mode restored."""
+        was = self.G.training
+        self.G.eval()
+        try:
+            return self.G(z, y, members, need_weights=need_weights)
+        finally:
+            self.G.train(was)
+
+    def _generate_class(self, z: torch.Tensor, c: int, y: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        """G(z | c) in training mode, for G's update of class c (y: c repeated)."""
+        if isinstance(self.G, ConvexGenerator):
+            return self.G.forward_class(z, c, members)
+        return self.G(z, y, members)[0]
 
     def _step_phase(self, phase: str, players: set[str] | None) -> dict[str, torch.Tensor | float]:
-        if players is None or players.issuperset(self.players):
-            kernel = self._fast_kernel()
-            if kernel is not None:
-                return kernel.step()
         players = set(self.players) if players is None else players
         feats = self.train_features()
         members = self._members()
         b, dev, losses = self.batch, self.device, {}
-        train_md = "M" in players or (self.use_d and "D" in players)
-        train_g = "G" in players
+        train_m = "M" in players
+        train_d = self.use_d and "D" in players
 
-        # noise and labels: for M and D with p(i) ~ (n_c - n_i) (line 10), for G uniform (line 13)
-        zs, ys = [], []
-        if not (train_md or train_g):
-            return losses
-        if train_md:
-            zs.append(torch.randn(b, self.latent, generator=self.gen, device=dev))
-            ys.append(self.minority_t[torch.multinomial(self.p_md, b, replacement=True, generator=self.gen)])
-        if train_g:
-            zs.append(torch.randn(b, self.latent, generator=self.gen, device=dev))
-            ys.append(self.minority_t[torch.randint(len(self.minority), (b,), generator=self.gen, device=dev)])
-        # G does not change between lines 10 and 14, so both batches come from one forward pass
-        # (the M/D batch frozen: G's backward only goes through its own batch)
-        with torch.set_grad_enabled(train_g):
-            x_all, _ = self.G(torch.cat(zs), torch.cat(ys), members, need_weights=False,
-                              frozen=b if train_md and train_g else 0)               # (b or 2b, d)
-
-        if train_md:
+        if train_m or train_d:
+            # train classifier and discriminator on a real batch (line 9)
             idx = self._real_batch()
-            xr, yr = feats[idx], self.y_train[idx]                                   # (b, d), (b,)
-            xg, yg = x_all[:b].detach(), ys[0]
-            x2, y2 = torch.cat([xr, xg]), torch.cat([yr, yg])                       # (2b, d), (2b,)
-            # train classifier and discriminator (their losses touch disjoint parameters). Both
-            # halves have b points, so the sum of the two halves' mean losses is twice the mean
-            # over the 2b points: one loss call instead of two
-            total = 0.0
-            if "M" in players:
-                loss_m = 2.0 * classifier_loss(self.M(x2), y2, self.loss_kind)
-                losses["M"] = loss_m.detach()
-                total = total + loss_m
-            if self.use_d and "D" in players:
-                loss_d = 2.0 * discriminator_loss(self.D(x2, y2), self._real_fake(b), self.loss_kind)
-                losses["D"] = loss_d.detach()
-                total = total + loss_d
-            self.opt_m.zero_grad(set_to_none=True)
-            total.backward()
-            self.opt_m.step()
+            lm_r, ld_r = self._md_update(feats[idx], self.y_train[idx], True, train_m, train_d)
+            # ... and on a generated one, labels with p(i) ~ (n_c - n_i) (lines 10-11), G fixed
+            z = torch.randn(b, self.latent, generator=self.gen, device=dev)
+            yg = self.minority_t[torch.multinomial(self.p_md, b, replacement=True, generator=self.gen)]
+            xg, _ = self._generate_eval(z, yg, members)
+            lm_g, ld_g = self._md_update(xg, yg, False, train_m, train_d)
+            if train_m:
+                losses["M"] = (lm_r + lm_g).detach()
+            if train_d:
+                losses["D"] = (ld_r + ld_g).detach()
 
-        # train generator: M (just updated) should predict the ones' complement; D should say real
-        if train_g:
-            xg, yg = x_all[-b:], ys[-1]
-            loss_g = generator_vs_classifier_loss(self.M(xg), yg, self.loss_kind)
-            if self.use_d:
-                loss_g = loss_g + discriminator_loss(self.D(xg, yg), True, self.loss_kind)
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward(inputs=list(self.G.parameters()))   # M and D stay fixed
-            self.opt_g.step()
-            losses["G"] = loss_g.detach()
+        # train generator (lines 12-15), class by class: M (just updated) should predict the ones'
+        # complement of the class, then D should say real; M and D stay fixed
+        if "G" in players:
+            params = list(self.G.parameters())
+            k, total = self.g_points, 0.0
+            for c in self.minority:
+                z = torch.randn(k, self.latent, generator=self.gen, device=dev)
+                y = torch.full((k,), c, dtype=torch.long, device=dev)
+                x = self._generate_class(z, c, y, members)
+                loss = generator_vs_classifier_loss(self.M(x), y, self.loss_kind)
+                self.opt_g.zero_grad(set_to_none=True)
+                loss.backward(inputs=params)
+                self.opt_g.step()
+                total = total + loss.detach()
+                if self.use_d:
+                    x = self._generate_class(z, c, y, members)
+                    loss = discriminator_loss(self.D(x, y), True, self.loss_kind)
+                    self.opt_gd.zero_grad(set_to_none=True)
+                    loss.backward(inputs=params)
+                    self.opt_gd.step()
+                    total = total + loss.detach()
+            losses["G"] = total / max(1, len(self.minority))
         return losses
 
     # ------------------------------------------------------------------ what the UI and the store read
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y: torch.Tensor, top: int = TOP_PARENTS):
-        """Generate for (z, y); returns points (B, d), full weights (B, N), top parent rows and weights."""
-        x, w = self.G(z, y, self._members())
+        """Generate for (z, y) with G in inference mode; returns points (B, d), full weights (B, N),
+        top parent rows and weights."""
+        x, w = self._generate_eval(z, y, self._members(), need_weights=True)
         if w is None:  # an unconstrained generator: no convex parents
             return x, None, None, None
         # at most as many parents as the smallest class has members, so every parent is of the
@@ -202,7 +214,8 @@ class Gamo(Method):
     def generated(self) -> Generated | None:
         if not self.minority:
             return None
-        x, _, pi, pw = self.generate(self.z_fixed, self.y_fixed)
+        x, w, pi, pw = self.generate(self.z_fixed, self.y_fixed)
+        eff = None if w is None else effective_parents(w).cpu().numpy()
         self.M.eval()
         pred = self.M(x).argmax(dim=1)
         self.M.train()
@@ -211,6 +224,7 @@ class Gamo(Method):
             x=x.cpu().numpy(), y=self.y_fixed.cpu().numpy(),
             parent_idx=None if pi is None else pi.cpu().numpy(),
             parent_w=None if pw is None else pw.cpu().numpy(), m_pred=pred.cpu().numpy(), d_real=d,
+            eff_parents=eff,
         )
 
     @torch.no_grad()
@@ -250,6 +264,8 @@ class Gamo(Method):
     def optimizers(self):
         opts = super().optimizers()
         opts["G"] = self.opt_g
+        if self.opt_gd is not None:
+            opts["GD"] = self.opt_gd
         return opts
 
     def modules(self):
@@ -290,13 +306,10 @@ class UnconstrainedGenerator(torch.nn.Module):
                   torch.nn.Linear(hidden, hidden), torch.nn.LeakyReLU(0.1), torch.nn.Linear(hidden, d)]
         if bounded:
             layers.append(torch.nn.Tanh())
-        self.net = torch.nn.Sequential(*layers)
+        self.net = glorot_(torch.nn.Sequential(*layers))
 
-    def forward(self, z, y, members=None, need_weights: bool = False, frozen: int = 0):
-        x = self.net(torch.cat([z, self.onehot(y).to(z.dtype)], dim=1))
-        if frozen:   # the first rows detached, as ConvexGenerator does
-            x = torch.cat([x[:frozen].detach(), x[frozen:]])
-        return x, None
+    def forward(self, z, y, members=None, need_weights: bool = False):
+        return self.net(torch.cat([z, self.onehot(y).to(z.dtype)], dim=1)), None
 
 
 class CGCN(GamoNoD):
