@@ -98,6 +98,9 @@ def test_defaults_render(app) -> None:
     assert at.selectbox(key="tl_method").value == "gamo"
     # the student panel and the curves are there
     assert any("GAMO" in i.value for i in at.info)
+    # the generator's health of the current snapshot, one row per minority class
+    assert any("effective parents" in m.value and "distinct top parents / n" in m.value
+               for m in at.markdown)
     # D exists for GAMO: all three per-player buttons are enabled
     assert not at.button(key="tl_step_D").disabled
 

@@ -23,6 +23,7 @@ if str(_ROOT) not in sys.path:
 
 from app.ui import toylab as tl  # noqa: E402
 from app.ui.figures import figure_json, generated_indices_from_selection  # noqa: E402
+from app.ui.health_view import show_collapse_warnings, show_health_table  # noqa: E402
 from app.ui.live_plot import live_plot  # noqa: E402
 from app.ui.toylab_runs import (  # noqa: E402
     LiveRun,
@@ -394,6 +395,8 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int):
         ss[f"tl_figcache_{i}"] = (fkey, spec)
     # updated in place (Plotly.react) rather than st.plotly_chart's new chart at every redraw
     live_plot(spec, key=f"tl_fig_{i}_{r.run_id}", config=tl.PLOTLY_CONFIG)
+    # under the plot (not above it: the chart must not move when a class collapses or recovers)
+    show_collapse_warnings(snap.health if snap else None, r.method)
     gen = snap.generated if snap else None
     if gen is not None:
         m = len(gen.x)
@@ -469,9 +472,10 @@ def _live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
     mover = tl.last_mover(ss.get("tl_action"), r.method)
     text = tl.explain(r.method, mover, snap, r.stats(snap) if snap is not None else None,
                       minority=r.minority, real_distance=r.real_distance,
-                      state=r.handle.status.state)
+                      state=r.handle.status.state, health=snap.health if snap else None)
     if len(runs) == 1:
         st.info(text)
+        show_health_table(snap.health if snap else None)
         if snaps:
             series = tl.history_series(snaps, r.stats)
             # updated in place, like the 2D view (st.plotly_chart would mount new charts)
@@ -499,6 +503,11 @@ def _live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
             "LS loss D's push fades once D is sure of itself, and GAMO's points can bleed like "
             "GAMO\\D's; the Figure 1 setup in the sidebar uses cross-entropy.)\n\n" + text
         )
+        legend = True   # the legend under the first table only
+        for rr, sn, _ in views:
+            if show_health_table(sn.health if sn else None, caption=legend,
+                                 title=f"Generator health: {METHOD_LABELS[rr.method]}"):
+                legend = False
 
 
 def keep_and_share(runs: list[LiveRun], s: tl.ToySettings) -> None:
@@ -590,5 +599,8 @@ if runs:
 * **Dotted contours** (methods with a discriminator D, such as GAMO) are D's "real" score
   for the chosen class: high where the real points of that class are.
 * **Click a cross** to draw lines to its heaviest convex parents (thicker = more weight).
+* **Generator health** (the table beside the plot) says whether G makes new points or copies:
+  when every generated point of a class is (nearly) one real point, the page warns that the
+  generator has *collapsed* for that class; its points then add duplicates, not information.
 """
         )

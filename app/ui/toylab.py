@@ -7,7 +7,9 @@ Everything here is a plain function of settings, arrays or engine snapshots:
 * :func:`build_config`, the widgets' values as a :class:`gamo.config.RunConfig`;
 * what is drawn from a snapshot: :func:`toy_view` (the 2D figure), :func:`trail_positions`,
   :func:`generated_stats`, :func:`history_series` and the side charts, :func:`generated_table`
-  (the CSV export), :func:`points_digest`, and :func:`explain` (the student-facing panel).
+  (the CSV export), :func:`points_digest`, :func:`explain` (the student-facing panel), and the
+  generator's health (:func:`health_markdown`, :func:`collapse_message`; drawn by
+  ``app/ui/health_view.py``).
 
 Nothing here starts a thread or calls Streamlit; see ``app/ui/toylab_runs.py`` for the live runs.
 """
@@ -36,7 +38,8 @@ __all__ = [
     "minority_hulls", "real_points_image", "trails_image", "trail_positions", "generated_stats",
     "history_series", "toy_view",
     "loss_chart", "score_chart", "generated_chart", "compare_chart", "generated_table",
-    "points_digest", "explain", "last_mover",
+    "points_digest", "explain", "last_mover", "collapsed_classes", "collapse_message",
+    "health_markdown",
 ]
 
 TOY_NAMES = ("moons", "circles", "blobs", "spirals", "nonconvex")
@@ -569,6 +572,75 @@ def real_hull_distance(x: np.ndarray, y: np.ndarray, hulls: Mapping[int, np.ndar
     return float(np.mean(np.concatenate(ds))) if ds else float("nan")
 
 
+# ------------------------------------------------------------------------------------------
+# generator health (gamo.health, computed by the engine at each snapshot)
+# ------------------------------------------------------------------------------------------
+def collapsed_classes(health: Mapping[str, Mapping[str, Any]] | None) -> list[int]:
+    """The classes a snapshot's health marks as collapsed, ascending."""
+    return sorted(int(c) for c, h in (health or {}).items() if h.get("collapsed"))
+
+
+def collapse_message(cls: int | str, h: Mapping[str, Any], method: str = "gamo") -> str:
+    """The plain warning for one collapsed class (Markdown), saying what the collapse means.
+
+    Parameters
+    ----------
+    cls : class
+    h : mapping
+        That class's entry of :func:`gamo.health.generator_health`.
+    method : str
+        The run's method (its label names who adds the duplicates).
+    """
+    label = METHOD_LABELS.get(method, method)
+    n = h.get("n")
+    distinct, eff = h.get("distinct_top"), h.get("eff_parents")
+    head = f"**The generator has collapsed for class {cls}.** "
+    if (distinct is not None and distinct <= 1) or (eff is not None and eff < 1.5):
+        facts = []
+        if distinct is not None:
+            facts.append(f"{distinct} distinct heaviest parent for {n} points")
+        if eff is not None:
+            facts.append(f"{eff:.1f} effective parents per point")
+        return (head + "Every generated point of this class is (nearly) one real member"
+                + (f" ({', '.join(facts)})" if facts else "")
+                + f", so {label} adds duplicates of that member, not new points: M learns "
+                "nothing about the class it could not learn from the real points alone.")
+    spread, centre = h.get("spread_self"), h.get("spread")
+    cover = f" (together they cover {spread:.0%} of the real class's spread)" if spread is not None else ""
+    text = (head + f"Its {n} generated points sit (nearly) on one spot{cover}, so {label} adds "
+            "near-duplicates of one point, not new points spread over the class.")
+    if centre is not None and centre < 1 / 3:   # the spot is the class's centre
+        text += (" The spot is the class's centre: a convex generator that averages many "
+                 "members lands there, as GAMO's untrained generator does at the start.")
+    return text
+
+
+def _cell(v: Any, fmt: str) -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def health_markdown(health: Mapping[str, Mapping[str, Any]] | None) -> str:
+    """A compact Markdown table of a snapshot's generator health, one row per minority class.
+
+    Columns: class (marked when collapsed), effective parents, distinct top parents / n,
+    spread (mean distance to the real class centre, relative to the real points'), self-spread
+    (mean distance to the points' own centre, same scale), M-share (points M gives their class).
+    "–" where a measure does not apply. Empty for no health.
+    """
+    if not health:
+        return ""
+    lines = ["| class | effective parents | distinct top parents / n | spread | self-spread | M-share |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for c in sorted(health, key=lambda k: int(k)):
+        h = health[c]
+        top = "–" if h.get("distinct_top") is None else f"{h['distinct_top']} / {h.get('n')}"
+        mark = f"**{c} ⚠ collapsed**" if h.get("collapsed") else str(c)
+        lines.append(f"| {mark} | {_cell(h.get('eff_parents'), '.1f')} | {top} | "
+                     f"{_cell(h.get('spread'), '.2f')} | {_cell(h.get('spread_self'), '.2f')} | "
+                     f"{_cell(h.get('m_share'), '.0%')} |")
+    return "\n".join(lines)
+
+
 def history_series(
     snaps: Sequence[Snapshot],
     stats: Callable[[Snapshot], Mapping[str, float]] | None = None,
@@ -914,8 +986,14 @@ def explain(
     minority: Sequence[int] = (1,),
     real_distance: float | None = None,
     state: str = "paused",
+    health: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """A few sentences for a student about what is on screen right now (Markdown)."""
+    """A few sentences for a student about what is on screen right now (Markdown).
+
+    ``health`` is the snapshot's generator health (:func:`gamo.health.generator_health`): where
+    a class has collapsed, the text says so instead of reading the points' closeness to the hull's
+    edge as a good sign.
+    """
     label = METHOD_LABELS.get(method, method)
     parts: list[str] = []
     if snap is None:
@@ -965,13 +1043,21 @@ def explain(
         else:
             parts.append("M classifies every generated point correctly: G must move them closer "
                          "to the boundary to be useful.")
+        collapsed = collapsed_classes(health)
         if np.isfinite(dist) and players != ("M",):
             ref = (f" (a typical real minority point: {real_distance:.2f})"
                    if real_distance is not None and np.isfinite(real_distance) else "")
-            parts.append(f"Their mean distance to the hull's edge is **{dist:.2f}**{ref}: "
-                         + ("they hug the class periphery, where new points help M most."
-                            if real_distance and np.isfinite(real_distance) and dist < 0.6 * real_distance
-                            else "smaller means closer to the class periphery."))
+            if collapsed:   # a collapsed generator's points are near the edge by accident
+                which = ", ".join(str(c) for c in collapsed)
+                parts.append(f"Their mean distance to the hull's edge is **{dist:.2f}**{ref}, but "
+                             f"the generator has collapsed for class {which} (see the warning "
+                             "under the plot): its points are (nearly) copies of one point, so "
+                             "where they sit says nothing about covering the class.")
+            else:
+                parts.append(f"Their mean distance to the hull's edge is **{dist:.2f}**{ref}: "
+                             + ("they hug the class periphery, where new points help M most."
+                                if real_distance and np.isfinite(real_distance) and dist < 0.6 * real_distance
+                                else "smaller means closer to the class periphery."))
         if method == "gamo_no_d":
             parts.append("Without D nothing keeps the points on the class's actual shape: any "
                          "convex combination is allowed, even in the empty part of the hull.")
