@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default=None)
     ap.add_argument("--steps", type=int, default=None, help="iterations instead of epochs (smoke tests)")
     ap.add_argument("--test-per-class", type=int, default=None)
+    ap.add_argument("--val-per-class", type=int, default=None, help="validation split per class (0: none)")
     a = ap.parse_args(argv)
     methods = list(a.methods or [m for m in ROWS if m in __import__("gamo.config").config.METHODS])
     base = Path(a.root) / f"{a.dataset}-{a.loss}"
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             for flag, value in (("--profile", a.profile), ("--steps", a.steps), ("--test-per-class", a.test_per_class)):
                 if value:
                     cmd += [flag, str(value)]
+            if a.val_per_class is not None:   # 0 (no validation split) is a value too
+                cmd += ["--val-per-class", str(a.val_per_class)]
             log = open(logs / f"{m}-seed{s}.log", "a")
             # SIGINT back to its default: a shell starts background jobs with it ignored, and a cell
             # must turn it into KeyboardInterrupt (save a checkpoint) at the deadline

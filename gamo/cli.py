@@ -14,6 +14,7 @@ import numpy as np
 
 from gamo.config import METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from gamo.errors import GamoError
+from gamo.health import format_health
 from gamo.runs import CONFIG, DATA, INDICES, RunError, RunWriter, list_runs, load_checkpoint, load_config
 
 EXIT_USAGE = 2
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=int, default=ModelConfig.hidden)
     t.add_argument("--latent", type=int, default=ModelConfig.latent)
     t.add_argument("--test-per-class", type=int, default=DataConfig.n_test_per_class)
+    t.add_argument("--val-per-class", type=int, default=DataConfig.n_val_per_class,
+                   help="balanced validation split per class, from training rows the profile left unused "
+                        "(fewer when a class has fewer; 0: none); picks the epoch reported as 'best val.'")
     t.add_argument("--n-per-class", type=int, default=DataConfig.n_per_class, help="toy data: points per class")
     t.add_argument("--n-classes", type=int, default=DataConfig.n_classes, help="toy blobs/spirals: classes")
     t.add_argument("--noise", type=float, default=DataConfig.noise, help="toy data: noise")
@@ -76,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--epochs", type=int, default=None, help="override the official schedule's length")
     b.add_argument("--steps", type=int, default=None, help="iterations instead of epochs")
     b.add_argument("--test-per-class", type=int, default=None)
+    b.add_argument("--val-per-class", type=int, default=None,
+                   help=f"validation split per class (default {DataConfig.n_val_per_class}, fewer where fewer are left)")
     b.add_argument("--threads", type=int, default=0)
     b.add_argument("--device", default="auto")
     b.add_argument("--quiet", action="store_true")
@@ -86,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(a: argparse.Namespace) -> RunConfig:
-    data = DataConfig(dataset=a.dataset, profile=a.profile, n_test_per_class=a.test_per_class, seed=a.seed,
+    data = DataConfig(dataset=a.dataset, profile=a.profile, n_test_per_class=a.test_per_class,
+                      n_val_per_class=a.val_per_class, seed=a.seed,
                       n_per_class=a.n_per_class, n_classes=a.n_classes, noise=a.noise,
                       label_column=a.label_column, data_root=a.data_root, download=a.download)
     model = ModelConfig(family=a.family, hidden=a.hidden, latent=a.latent)
@@ -111,7 +118,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     final = execute_run(cfg, out, state=state, resume=bool(a.resume), log=lambda msg: _info(a, msg))
     if final is None:
         return 130
-    print(f"test ACSA {final['acsa']:.4f} GM {final['gm']:.4f} (step {final['step']}, {out})")
+    print(summary_line(final, out))
     return 0
 
 
@@ -129,12 +136,12 @@ def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume:
         _check_indices(out, tr.data)
         if tr.finished:
             raise RunError(f"{out} already ran its {tr.total_steps} steps: pass --steps N (more) to extend it")
-    writer = RunWriter(out, cfg, resume=resume)
+    writer = RunWriter(out, cfg, resume=resume, resume_step=tr.step_count if resume else None)
     if not resume:
         writer.write_data(tr.data, dense=tr.method.family == "dense")
     counts = tr.data.class_counts.tolist()
     log(f"{cfg.data.dataset} ({tr.data.kind}, {tr.method.family} family), train counts {counts}, "
-        f"{len(tr.data.y_test)} test points; {cfg.train.method} ({cfg.train.loss}) for {tr.total_steps} steps "
+        f"{len(tr.data.y_test)} test points, {_val_words(tr.data)}; {cfg.train.method} ({cfg.train.loss}) for {tr.total_steps} steps "
         f"on {tr.device}")
     last_ckpt = time.perf_counter()
     last_print = 0.0
@@ -150,8 +157,9 @@ def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume:
             if now - last_print > 1.0 or snap.step >= tr.total_steps:
                 last_print = now
                 losses = " ".join(f"{k}={v:.3f}" for k, v in snap.losses.items())
+                health = format_health(snap.health)   # conv data: at epoch ends only
                 log(f"step {snap.step}/{tr.total_steps} epoch {snap.epoch:.2f} {losses} "
-                    f"test ACSA {snap.test.acsa:.3f} GM {snap.test.gm:.3f}")
+                    f"test ACSA {snap.test.acsa:.3f} GM {snap.test.gm:.3f}" + (f" | {health}" if health else ""))
     except KeyboardInterrupt:
         writer.checkpoint(tr.method.state_dict())
         writer.set_status("stopped", tr.step_count)
@@ -167,11 +175,33 @@ def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume:
     return final
 
 
+def summary_line(final: dict, out: Path | str) -> str:
+    """The last line of ``train``: the last step's test scores and, where the run has a
+    validation split, the test scores at its best validation epoch."""
+    line = f"test ACSA {final['acsa']:.4f} GM {final['gm']:.4f} at the last epoch (step {final['step']})"
+    b = final.get("best_val")
+    if b:
+        line += (f"; at the best val. epoch (step {b['step']}, epoch {b['epoch']:.2f}, val GM {b['val']['gm']:.4f}): "
+                 f"test ACSA {b['test']['acsa']:.4f} GM {b['test']['gm']:.4f}")
+    return f"{line} ({out})"
+
+
+def _val_words(data) -> str:
+    """The validation split in the run's first log line (and why it is small or absent)."""
+    n = int(data.meta.get("val_per_class", len(data.y_val) // max(1, data.n_classes)))
+    words = f"{len(data.y_val)} validation points ({n} per class)" if len(data.y_val) else "no validation split"
+    note = data.meta.get("val_note")
+    return f"{words}: {note}" if note else words
+
+
 def _check_indices(out: Path, data) -> None:
     path = out / INDICES
     if path.exists():
         with np.load(path) as f:
-            if not (np.array_equal(f["train_idx"], data.train_idx) and np.array_equal(f["test_idx"], data.test_idx)):
+            same = np.array_equal(f["train_idx"], data.train_idx) and np.array_equal(f["test_idx"], data.test_idx)
+            if "val_idx" in f.files:   # runs made before the validation split have none to compare
+                same = same and np.array_equal(f["val_idx"], data.val_idx)
+            if not same:
                 raise RunError(f"the data of {out} changed since the run was made (other rows chosen); start a new run")
 
 
@@ -213,7 +243,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     path = run_table(a.table, a.dataset, a.seeds, methods=a.methods, loss=a.loss, root=a.root, out=a.out,
                      log=lambda msg: _info(a, msg), profile=a.profile, epochs=a.epochs, steps=a.steps,
-                     test_per_class=a.test_per_class, threads=a.threads, device=a.device)
+                     test_per_class=a.test_per_class, val_per_class=a.val_per_class, threads=a.threads,
+                     device=a.device)
     print(path.read_text())
     print(f"table written to {path} and {path.with_suffix('.csv')}")
     return 0

@@ -1,9 +1,13 @@
 """The run store: one folder per run.
 
 A run folder holds ``config.json``, ``metrics.jsonl`` (one line per snapshot), ``final.json``
-(test ``acsa``, ``gm``, ``accuracy``, ``recall``), ``checkpoint.pt`` (state dicts, read back with
-``weights_only=True``), ``indices.npz`` (the chosen train/test rows), and for dense data
-``data.npz`` and ``samples.npz`` (the generated points that would balance the training set).
+(the last step's test ``acsa``, ``gm``, ``accuracy``, ``recall``, also as ``test``; ``val``, the
+last validation scores; ``best_val``, the test scores at the evaluated step with the best
+validation GM, see :class:`gamo.selection.BestVal`; null without a validation split),
+``checkpoint.pt`` (state dicts, read back with ``weights_only=True``), ``indices.npz`` (the
+chosen train/test/validation rows; runs made before the validation split have no ``val_idx``),
+and for dense data ``data.npz`` and ``samples.npz`` (the generated points that would balance
+the training set).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import torch
 
 from gamo.config import RunConfig
 from gamo.errors import ConfigError, GamoError
+from gamo.selection import BestVal, read_records
 from gamo.snapshot import Snapshot
 
 CONFIG, METRICS, FINAL, CHECKPOINT = "config.json", "metrics.jsonl", "final.json", "checkpoint.pt"
@@ -49,9 +54,14 @@ class RunWriter:
     cfg : RunConfig
     resume : bool
         Append to an existing run of the same config.
+    resume_step : int, optional
+        With ``resume``: the step the run continues from. The best validation step is
+        tracked over the records already in ``metrics.jsonl`` up to this step (all of them
+        when not given) and over every record appended.
     """
 
-    def __init__(self, out: str | os.PathLike, cfg: RunConfig, resume: bool = False) -> None:
+    def __init__(self, out: str | os.PathLike, cfg: RunConfig, resume: bool = False,
+                 resume_step: int | None = None) -> None:
         self.dir = Path(out)
         if self.dir.exists() and not self.dir.is_dir():
             raise RunError(f"--out {self.dir} is a file: choose a folder name")
@@ -62,6 +72,7 @@ class RunWriter:
         if not resume:
             _write_text(self.dir / CONFIG, cfg.to_json())
             (self.dir / METRICS).write_text("")
+        self.best_val = BestVal.from_records(read_records(self.dir / METRICS), resume_step) if resume else BestVal()
         self.set_status("running")
 
     def set_status(self, state: str, step: int | None = None) -> None:
@@ -69,24 +80,33 @@ class RunWriter:
 
     def write_data(self, data, dense: bool) -> None:
         np.savez(self.dir / INDICES, train_idx=data.train_idx, test_idx=data.test_idx,
-                 y_train=data.y_train, y_test=data.y_test)
+                 y_train=data.y_train, y_test=data.y_test, val_idx=data.val_idx, y_val=data.y_val)
         if dense:
-            n, m = len(data.x_train), len(data.x_test)
+            n, m, v = len(data.x_train), len(data.x_test), len(data.x_val)
             np.savez(self.dir / DATA, x_train=data.x_train.reshape(n, -1), y_train=data.y_train,
-                     x_test=data.x_test.reshape(m, -1), y_test=data.y_test)
+                     x_test=data.x_test.reshape(m, -1), y_test=data.y_test,
+                     x_val=data.x_val.reshape(v, int(np.prod(data.x_val.shape[1:]))), y_val=data.y_val)
 
     def append(self, snap: Snapshot) -> None:
+        rec = snap.to_record()
         with open(self.dir / METRICS, "a") as f:
-            f.write(json.dumps(snap.to_record()) + "\n")
+            f.write(json.dumps(rec) + "\n")
+        self.best_val.update(rec)
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         _atomic_write(self.dir / CHECKPOINT, lambda p: torch.save(state, p))
 
     def final(self, snap: Snapshot, total_steps: int, device: torch.device | None = None) -> dict[str, Any]:
+        """Write ``final.json``: the last step's test scores (top-level, as before, and as
+        ``test``), its validation scores (``val``, or null) and ``best_val``, the test scores
+        at the appended step with the best validation GM (null without a validation split)."""
         t = snap.test
         final = {"acsa": t.acsa, "gm": t.gm, "accuracy": t.accuracy, "recall": list(t.recall),
                  "step": snap.step, "epoch": snap.epoch, "elapsed": snap.elapsed,
-                 "complete": snap.step >= total_steps, "torch": torch.__version__}
+                 "complete": snap.step >= total_steps, "torch": torch.__version__,
+                 "test": {"acsa": t.acsa, "gm": t.gm, "accuracy": t.accuracy, "recall": list(t.recall)},
+                 "val": None if snap.val is None else {"acsa": snap.val.acsa, "gm": snap.val.gm},
+                 "best_val": self.best_val.to_dict()}
         if device is not None:  # where it ran: tables mix machines across sessions
             final["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         _write_text(self.dir / FINAL, json.dumps(final, indent=2))

@@ -50,6 +50,10 @@ class Generated:
         M's predicted class for each point at this step.
     d_real : (m,) float32 or None
         D's "real" score of each point for its own class (methods with a D).
+    eff_parents : (m,) float32 or None
+        For convex generators: the effective number of parents of each point, exp of the
+        entropy of its full convex weight vector (1 when all weight is on one member, n_i when
+        it is spread evenly over the class's n_i members).
     """
 
     x: np.ndarray
@@ -58,6 +62,7 @@ class Generated:
     parent_w: np.ndarray | None
     m_pred: np.ndarray
     d_real: np.ndarray | None = None
+    eff_parents: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,11 @@ class Snapshot:
 
     ``losses`` maps each player the method trains ("M", "D", "G") to its latest loss.
     ``train`` is None where it was not evaluated at this step (conv data: between epochs).
+    ``val`` (the balanced validation split, :attr:`gamo.data.types.Dataset.x_val`) is evaluated
+    where ``train`` is, from step 1 on; None elsewhere and for data without a validation split.
+    ``health`` is :func:`gamo.health.generator_health` of ``generated`` (per minority class:
+    effective and distinct top parents, spreads, M's share, collapsed), or None where it was not
+    computed (methods that generate nothing; conv data between epochs).
     """
 
     step: int
@@ -92,6 +102,8 @@ class Snapshot:
     elapsed: float
     phase: str = "gamo"
     extra: dict = field(default_factory=dict)
+    health: dict | None = None
+    val: Metrics | None = None
 
     def to_record(self) -> dict:
         """A JSON-able line for ``metrics.jsonl`` (no arrays of generated points)."""
@@ -104,4 +116,8 @@ class Snapshot:
         }
         if self.train is not None:
             rec["train"] = self.train.to_dict()
+        if self.val is not None:
+            rec["val"] = self.val.to_dict()
+        if self.health is not None:
+            rec["health"] = self.health
         return rec

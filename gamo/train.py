@@ -22,9 +22,10 @@ from gamo.config import RunConfig
 from gamo.data import load_dataset
 from gamo.data.types import Dataset
 from gamo.errors import GamoError
+from gamo.health import ClassReference, class_reference, generator_health
 from gamo.methods import Method, make_method
 from gamo.methods.base import resolve_device
-from gamo.snapshot import Grid, Snapshot
+from gamo.snapshot import Generated, Grid, Snapshot
 
 
 class Trainer:
@@ -58,6 +59,7 @@ class Trainer:
         self._t0 = time.perf_counter()
         self._elapsed0 = 0.0
         self._grid_pts: torch.Tensor | None = None
+        self._health_ref: dict[int, ClassReference] | None = None   # dense data: made once
         self.grid_axes: tuple[np.ndarray, np.ndarray] | None = None
         if self.data.kind == "2d" and with_grid:
             self._make_grid(tc.grid)
@@ -108,17 +110,47 @@ class Trainer:
             d = m.d_real(self._grid_pts)
             grid = Grid(xs=xs, ys=ys, m_proba=proba,
                         d_real=None if d is None else d.reshape(len(ys), g, -1).cpu().numpy())
+        gen = m.generated()
         return Snapshot(
             step=m.step_count,
             epoch=m.epoch,
             losses={k: float(v) for k, v in self._losses.items()},
             test=m.evaluate("test"),
             train=m.evaluate("train") if with_train else None,
-            generated=m.generated(),
+            generated=gen,
             grid=grid,
             elapsed=self.elapsed,
             phase=m.phase,
+            health=self._health(gen, with_train),
+            # the validation split where the training metrics are (step 0 is no candidate epoch)
+            val=m.evaluate("val") if with_train and m.has_val and m.step_count > 0 else None,
         )
+
+    def _health(self, gen: Generated | None, with_train: bool) -> dict | None:
+        """:func:`gamo.health.generator_health` of the fixed-noise batch, where the real members
+        are cheap: dense data at every snapshot (the rows never change: their reference is made
+        once), conv data only with the training metrics (F's features of the training set are
+        computed for those anyway); None otherwise and for methods that generate nothing."""
+        if gen is None or len(gen.y) == 0:
+            return None
+        m = self.method
+        classes = sorted(set(m.minority) | {int(c) for c in np.unique(gen.y)})
+        if m.family == "dense":
+            ref = self._health_ref
+            if ref is None or not set(classes) <= set(ref):
+                ref = self._health_ref = self._class_reference(m.x_train, classes)
+        elif with_train:
+            ref = self._class_reference(m.train_features(), classes)
+        else:
+            return None
+        return generator_health(gen, reference=ref)
+
+    def _class_reference(self, feats: torch.Tensor, classes: list[int]) -> dict[int, ClassReference]:
+        """class_reference of these classes' rows of ``feats`` (only they are copied to the host)."""
+        y = self.method.y_train
+        rows = torch.isin(y, torch.as_tensor(classes, dtype=y.dtype, device=y.device))
+        return class_reference(feats[rows].reshape(int(rows.sum()), -1).cpu().numpy(),
+                               y[rows].cpu().numpy(), classes)
 
     @property
     def elapsed(self) -> float:

@@ -56,6 +56,10 @@ def test_train_writes_a_complete_run_folder(gamo_run):
     assert steps == sorted(steps)
     assert all(len(r["test"]["recall"]) == 2 for r in recs)
     assert set(recs[-1]["losses"]) == {"M", "D", "G"}
+    # every line has the generator's health of its snapshot, per minority class (gamo.health)
+    from gamo.health import KEYS
+    assert all(set(r["health"]) == {"1"} and set(r["health"]["1"]) == set(KEYS) for r in recs)
+    assert all(r["health"]["1"]["n"] == 16 and r["health"]["1"]["eff_parents"] >= 1 for r in recs)
 
     final = json.loads((d / "final.json").read_text())
     assert {"acsa", "gm", "accuracy", "recall"} <= set(final)
@@ -68,7 +72,8 @@ def test_train_writes_a_complete_run_folder(gamo_run):
     assert state["step"] == 60 and set(state["modules"]) == {"F", "M", "D", "G"}
 
     with np.load(d / "data.npz") as f:
-        assert set(f.files) == {"x_train", "y_train", "x_test", "y_test"}
+        assert set(f.files) == {"x_train", "y_train", "x_test", "y_test", "x_val", "y_val"}
+        assert f["x_val"].shape == (200, 2) and np.bincount(f["y_val"]).tolist() == [100, 100]
         x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     counts = np.bincount(y_train)
     assert counts.tolist() == [120, 6] and x_train.shape == (126, 2)
@@ -89,6 +94,84 @@ def test_train_writes_a_complete_run_folder(gamo_run):
     approx = np.einsum("nk,nkd->nd", pw, x_train[pi])
     rest = 1 - pw.sum(axis=1, keepdims=True)
     assert np.all(np.abs(x - approx) <= rest * np.abs(members).max() + 1e-4)
+
+
+def _best_from_records(recs: list[dict]) -> dict:
+    """The record with the highest validation GM, the earliest on ties (computed here, apart
+    from gamo.selection)."""
+    evaluated = [r for r in recs if "val" in r]
+    top = max(r["val"]["gm"] for r in evaluated)
+    return next(r for r in evaluated if r["val"]["gm"] == top)
+
+
+def test_final_reports_the_test_scores_at_the_best_validation_epoch(tmp_path, capsys):
+    d = tmp_path / "r"
+    rc, stdout, err = run_cli([*TRAIN, "--method", "baseline", "--steps", "80", "--snapshot-every", "5",
+                               "--val-per-class", "40", "--out", d, "--quiet"], capsys)
+    assert rc == 0, err
+    recs = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    # the validation split is scored where the training metrics are, from step 1 on
+    assert "val" not in recs[0] and all("val" in r for r in recs[1:])
+    assert all(sum(r["val"]["confusion"][0]) == 40 for r in recs[1:])
+    final = json.loads((d / "final.json").read_text())
+    best, want = final["best_val"], _best_from_records(recs)
+    assert best["step"] in [r["step"] for r in recs[1:]]
+    assert best["step"] == want["step"] and best["epoch"] == want["epoch"]
+    assert best["val"]["gm"] == max(r["val"]["gm"] for r in recs[1:]) == want["val"]["gm"]
+    assert best["val"]["acsa"] == want["val"]["acsa"]
+    assert best["test"] == {k: want["test"][k] for k in ("acsa", "gm", "accuracy", "recall")}
+    assert best["val_per_class"] == 40 and best["evaluated"] == len(recs) - 1 and best["first_step"] == 5
+    assert best["unscored"] == 0
+    # the last epoch's scores, as before and as "test", and its validation scores
+    assert final["test"] == {k: recs[-1]["test"][k] for k in ("acsa", "gm", "accuracy", "recall")}
+    assert final["acsa"] == recs[-1]["test"]["acsa"] and final["val"]["gm"] == recs[-1]["val"]["gm"]
+    # the summary gives both
+    last = stdout.strip().splitlines()[-1]
+    assert f"test ACSA {final['acsa']:.4f} GM {final['gm']:.4f} at the last epoch (step 80)" in last
+    assert (f"at the best val. epoch (step {best['step']}, epoch {best['epoch']:.2f}, val GM {best['val']['gm']:.4f}): "
+            f"test ACSA {best['test']['acsa']:.4f} GM {best['test']['gm']:.4f}") in last
+    with np.load(d / "indices.npz") as f:
+        assert len(f["val_idx"]) == 80 and np.bincount(f["y_val"]).tolist() == [40, 40]
+
+
+def test_a_run_without_a_validation_split_has_no_best_val(tmp_path, capsys):
+    d = tmp_path / "r"
+    rc, stdout, err = run_cli([*TRAIN, "--method", "baseline", "--steps", "10", "--val-per-class", "0",
+                               "--out", d], capsys)
+    assert rc == 0, err
+    assert "no validation split" in err
+    final = json.loads((d / "final.json").read_text())
+    assert final["best_val"] is None and final["val"] is None
+    assert all("val" not in json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines())
+    assert "best val." not in stdout
+
+
+def test_a_run_stored_before_the_validation_split_resumes(tmp_path, capsys):
+    """An old run folder: config.json without n_val_per_class, indices.npz without val_idx,
+    metrics without "val". It loads, resumes on the same rows, and best_val covers the steps
+    after the resume."""
+    d = tmp_path / "old"
+    assert run_cli([*TRAIN, "--method", "baseline", "--steps", "20", "--snapshot-every", "5", "--out", d,
+                    "--quiet"], capsys)[0] == 0
+    cfg = json.loads((d / "config.json").read_text())
+    del cfg["data"]["n_val_per_class"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    with np.load(d / "indices.npz") as f:
+        old = {k: f[k] for k in ("train_idx", "test_idx", "y_train", "y_test")}
+    np.savez(d / "indices.npz", **old)
+    recs = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    (d / "metrics.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "val"}) + "\n"
+                                             for r in recs))
+    rc, stdout, err = run_cli(["train", "--resume", d, "--steps", "40", "--quiet"], capsys)
+    assert rc == 0, err
+    recs = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    best = json.loads((d / "final.json").read_text())["best_val"]
+    scored = [r["step"] for r in recs if "val" in r]
+    assert scored and min(scored) > 20 and {25, 30, 35, 40} <= set(scored)
+    assert best["first_step"] == min(scored) and best["evaluated"] == len(scored)
+    # the epochs before the resume had no validation scores: the choice says it missed them
+    assert best["unscored"] == len([r for r in recs if 0 < r["step"] <= 20]) > 0
+    assert best["step"] == _best_from_records(recs)["step"] and best["step"] > 20
 
 
 def test_sample_writes_a_balanced_set(gamo_run, tmp_path, capsys):
@@ -132,6 +215,8 @@ def test_resume_continues_a_run(tmp_path, capsys):
     assert json.loads((d / "final.json").read_text())["step"] == 60
     assert torch.load(d / "checkpoint.pt", weights_only=True)["step"] == 60
     assert json.loads((d / "config.json").read_text())["train"]["steps"] == 30   # the stored config is kept
+    # the best validation epoch is chosen over the records from before the resume too
+    assert json.loads((d / "final.json").read_text())["best_val"]["step"] == _best_from_records(recs)["step"]
     assert "ACSA" in stdout.splitlines()[-1]
 
     # a finished run cannot be resumed without more steps
@@ -219,6 +304,7 @@ def test_python_dash_m_gamo_train_subprocess(tmp_path):
     last = r.stdout.strip().splitlines()[-1]
     assert "ACSA" in last and "GM" in last
     assert "step 20/20" in r.stderr                                   # progress goes to stderr
+    assert "| health: parents>=" in r.stderr and "distinct>=" in r.stderr   # with the generator's health
     final = json.loads((d / "final.json").read_text())
     assert final["step"] == 20 and f"{final['acsa']:.4f}" in last
     assert (d / "samples.npz").exists()

@@ -51,6 +51,16 @@ def check_invariants(d: Dataset, n_test: int) -> None:
     for c in range(K):
         assert np.all(np.diff(d.train_idx[d.y_train == c]) > 0)
     assert np.isfinite(d.x_train).all() and np.isfinite(d.x_test).all()
+    # balanced validation split (possibly empty), never a training or test row
+    assert d.x_val.dtype == np.float32 and d.y_val.dtype == np.int64 and d.val_idx.dtype == np.int64
+    assert len(d.x_val) == len(d.y_val) == len(d.val_idx) and d.x_val.shape[1:] == d.x_train.shape[1:]
+    assert np.bincount(d.y_val, minlength=K).tolist() == [d.meta["val_per_class"]] * K
+    assert np.unique(d.val_idx).size == d.val_idx.size
+    assert np.isfinite(d.x_val).all()
+    if d.meta["val_from"] == "unused training rows":       # indices into the training pool
+        assert not set(d.val_idx) & set(d.train_idx)
+        if d.meta["test_from"] == "pool":
+            assert not set(d.val_idx) & set(d.test_idx)
 
 
 # --------------------------------------------------------------------------- toys
@@ -179,9 +189,10 @@ def test_rows_match_source_pool():
                                   "exp:ir=x", "step:minority=2", "exp:ir=10,maxi=3", "banana",
                                   "paper:max", "none:3", "counts:"])
 def test_profile_grammar(spec):
-    good = {"exp:ir=10", "step:ir=3,minority=1", "none"}
+    # max defaults to the smallest availability (50); exp: round(50 * 10 ** (-i / 3)), half up
+    good = {"exp:ir=10": [50, 23, 11, 5], "step:ir=3,minority=1": [50, 50, 50, 17], "none": None}
     if spec in good:
-        parse_profile(spec, 4, [50] * 4, "toy:blobs")
+        assert parse_profile(spec, 4, [50] * 4, "toy:blobs") == good[spec]
         return
     with pytest.raises(DataError) as e:
         parse_profile(spec, 4, [50] * 4, "toy:blobs")
@@ -254,6 +265,106 @@ def test_test_split_does_not_depend_on_profile():
     b = load_dataset(DataConfig(dataset="digits", profile="paper:max=60", seed=2, n_test_per_class=50))
     assert np.array_equal(a.test_idx, b.test_idx)
     assert set(b.train_idx) <= set(a.train_idx)
+
+
+# --------------------------------------------------------------------------- validation split
+
+def test_val_split_disjoint_balanced_deterministic():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    cfg = dict(dataset="digits", profile="exp:ir=10,max=50", n_test_per_class=20, n_val_per_class=30)
+    a = load_dataset(DataConfig(seed=4, **cfg))
+    check_invariants(a, 20)
+    assert a.meta["val_from"] == "unused training rows" and a.meta["val_per_class"] == 30
+    assert "val_note" not in a.meta
+    assert np.bincount(a.y_val, minlength=10).tolist() == [30] * 10
+    # rows of the source pool: neither training nor test rows, labels and pixels at val_idx
+    assert not set(a.val_idx) & set(a.train_idx) and not set(a.val_idx) & set(a.test_idx)
+    assert np.array_equal(a.y_val, raw.target[a.val_idx])
+    assert np.allclose(a.x_val[:, 0], raw.images[a.val_idx] / 8.0 - 1.0)
+    assert np.all(np.diff(a.y_val) >= 0)                                   # ordered by class
+    # the same seed draws the same split, another seed another one
+    b = load_dataset(DataConfig(seed=4, **cfg))
+    assert np.array_equal(a.val_idx, b.val_idx) and np.array_equal(a.x_val, b.x_val)
+    assert not np.array_equal(a.val_idx, load_dataset(DataConfig(seed=5, **cfg)).val_idx)
+    # its own stream: training and test rows are those of a run without one (old runs resume)
+    none = load_dataset(DataConfig(seed=4, **{**cfg, "n_val_per_class": 0}))
+    assert np.array_equal(none.train_idx, a.train_idx) and np.array_equal(none.test_idx, a.test_idx)
+    assert len(none.y_val) == 0 and none.x_val.shape == (0, 1, 8, 8) and none.meta["val_from"] == "none"
+    assert not none.has_val and a.has_val
+
+
+def test_val_split_shrinks_to_the_unused_rows():
+    # paper:max=140 keeps 140 of the ~150 zeros left after the test split: every class gets as
+    # many validation rows as the class with the fewest unused rows has
+    d = load_dataset(DataConfig(dataset="digits", profile="paper:max=140", n_test_per_class=30))
+    unused = [a - c for a, c in zip(d.meta["n_available"], d.meta["counts"])]
+    n = min(unused)
+    assert 0 < n < 100 and d.meta["val_per_class"] == n
+    check_invariants(d, 30)
+    c = unused.index(n)
+    assert d.meta["val_note"] == (f"{n} validation rows per class instead of 100: class {c} ('{c}') has only "
+                                  f"{n} training rows the profile left unused")
+    # a profile that keeps every row leaves none: no split, and the note says what to change
+    d = load_dataset(DataConfig(dataset="digits", profile="none", n_test_per_class=30))
+    assert len(d.y_val) == 0 and d.meta["val_per_class"] == 0 and d.meta["val_from"] == "none"
+    assert "no validation split" in d.meta["val_note"] and "n_val_per_class (--val-per-class) to 0" in d.meta["val_note"]
+    check_invariants(d, 30)
+
+
+def test_val_split_of_a_table_and_of_an_official_test_set(tmp_path):
+    x, labels = _table_rows(n_per=10)                                      # 10 rows of each of 3 classes
+    np.savez(tmp_path / "t.npz", x=x, label=labels)
+    d = load_dataset(DataConfig(dataset=f"table:{tmp_path / 't.npz'}", profile="counts:6,4,3",
+                                n_test_per_class=2, n_val_per_class=5))
+    assert d.meta["val_per_class"] == 2                                     # class 0: 10 - 2 - 6 left
+    assert np.allclose(d.x_val, x[d.val_idx].astype(np.float32))
+    check_invariants(d, 2)
+    # MNIST-style source: the test split comes from its own set, the validation split from the
+    # training pool's unused rows
+    fake_idx_set(tmp_path / "MNIST" / "raw", compress=False, n_train=8, n_test=5)
+    d = load_dataset(DataConfig(dataset="mnist", profile="counts:5,5,4,4,3,3,2,2,2,2", n_test_per_class=5,
+                                n_val_per_class=3, data_root=str(tmp_path)))
+    assert d.meta["val_per_class"] == 3 and d.meta["val_from"] == "unused training rows"
+    check_invariants(d, 5)
+
+
+def test_val_split_of_toys_is_generated_apart():
+    cfg = dict(dataset="toy:blobs", profile="step:ir=4", n_classes=3, n_per_class=80, n_test_per_class=10)
+    d = load_dataset(DataConfig(n_val_per_class=25, **cfg))
+    assert d.meta["val_from"] == "generated" and d.meta["val_per_class"] == 25
+    check_invariants(d, 10)
+    assert d.x_val.shape == (75, 2) and d.val_idx.tolist() == list(range(75))
+    # the largest class keeps every generated training point, yet has its 25 validation points,
+    # none of them a training or test point, from the same distribution (blob 0 near (2, 0))
+    assert d.class_counts[0] == 80
+    rows = {tuple(r) for r in np.concatenate([d.x_train, d.x_test]).tolist()}
+    assert not rows & {tuple(r) for r in d.x_val.tolist()}
+    assert np.linalg.norm(d.x_val[d.y_val == 0].mean(0) - [2.0, 0.0]) < 0.3
+    # deterministic, and training/test points do not depend on it
+    again = load_dataset(DataConfig(n_val_per_class=25, **cfg))
+    assert np.array_equal(d.x_val, again.x_val)
+    without = load_dataset(DataConfig(n_val_per_class=0, **cfg))
+    assert np.array_equal(without.x_train, d.x_train) and np.array_equal(without.x_test, d.x_test)
+    assert len(without.y_val) == 0
+    check_invariants(without, 10)
+
+
+def test_val_per_class_is_validated():
+    from gamo.config import RunConfig
+    from gamo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"n_val_per_class: must be a whole number, 0 \(no validation split\)"):
+        DataConfig(n_val_per_class=-1)
+    # a stored config.json from before the key existed still loads, with the default
+    assert RunConfig.from_dict({"data": {"dataset": "digits"}}).data.n_val_per_class == 100
+
+
+def test_a_dataset_made_without_a_validation_split_has_an_empty_one(fake_images):
+    d = fake_images((1, 8, 8), [6, 4])
+    assert d.x_val.shape == (0, 1, 8, 8) and d.x_val.dtype == np.float32
+    assert d.y_val.shape == (0,) and d.val_idx.shape == (0,) and not d.has_val
 
 
 # --------------------------------------------------------------------------- IDX files
@@ -533,4 +644,16 @@ def test_public_constants():
                         "digits", "mnist", "fashion-mnist", "cifar10", "svhn")
     assert PAPER_COUNTS["mnist"] == [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]
     assert PAPER_COUNTS["cifar"] == [4500, 2000, 1000, 800, 600, 500, 400, 250, 150, 80]
-    assert gd.load_dataset is load_dataset
+    # the package exports every name it lists, and each advertised profile form parses
+    assert all(hasattr(gd, name) for name in gd.__all__)
+    examples = {
+        "none": ("none", None),
+        "paper": ("paper", PAPER_COUNTS["mnist"]),
+        "paper:max=N": ("paper:max=400", [400, 200, 100, 75, 50, 35, 20, 10, 6, 4]),
+        "exp:ir=R[,max=N]": ("exp:ir=10,max=100", [100, 77, 60, 46, 36, 28, 22, 17, 13, 10]),
+        "step:ir=R[,minority=M][,max=N]": ("step:ir=4,minority=2,max=100", [100] * 8 + [25] * 2),
+        "counts:n0,n1,...": ("counts:9,8,7,6,5,4,3,3,2,2", [9, 8, 7, 6, 5, 4, 3, 3, 2, 2]),
+    }
+    assert gd.PROFILE_FORMS == tuple(examples)
+    for spec, expected in examples.values():
+        assert parse_profile(spec, 10, [5000] * 10, "mnist") == expected, spec

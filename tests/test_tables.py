@@ -26,6 +26,14 @@ def test_bench_table_runs_skips_and_writes(tmp_path, capsys):
     md = out.with_suffix(".md").read_text()
     assert "| GAMO |" in md and "0.91" in md
     assert "its MNIST (flattened) column" in md        # what the paper's column is, for digits
+    # both protocols: the last epoch and the best validation epoch, each from the runs' final.json
+    assert "| method | ACSA (last epoch) | GM (last epoch) | ACSA (best val. epoch) | GM (best val. epoch) |" in md
+    bests = [json.loads((root / "digits-ls" / f"gamo-seed{s}" / "final.json").read_text())["best_val"]
+             for s in (0, 1)]
+    assert all(b is not None and b["val_per_class"] == 100 for b in bests)
+    assert rows["gamo"]["best_val_n_seeds"] == "2"
+    assert float(rows["gamo"]["best_val_gm_mean"]) == pytest.approx((bests[0]["test"]["gm"] + bests[1]["test"]["gm"]) / 2)
+    assert "(100 per class; earliest on ties)" in md
     capsys.readouterr()
 
     # a second call skips the finished runs (their files are untouched)
@@ -124,3 +132,49 @@ def test_table_says_which_methods_beat_gamo(tmp_path):
     md = write_table("table1", "fashion-mnist", "ls", tmp_path, ["baseline", "smote"], [0],
                      str(tmp_path / "t2")).read_text()
     assert "Where GAMO stands" not in md
+
+
+def test_table_gives_both_protocols_and_a_dash_for_runs_without_best_val(tmp_path):
+    from gamo.tables import write_table
+
+    def final(method: str, seed: int, acsa: float, gm: float, best: tuple[float, float] | None) -> None:
+        d = tmp_path / f"{method}-seed{seed}"
+        d.mkdir()
+        r = {"acsa": acsa, "gm": gm, "complete": True}
+        if best is not None:
+            r["best_val"] = {"step": 10, "epoch": 1.0, "val": {"acsa": 0.9, "gm": 0.9}, "val_per_class": 100,
+                             "test": {"acsa": best[0], "gm": best[1], "accuracy": best[0], "recall": []}}
+        (d / "final.json").write_text(json.dumps(r))
+
+    final("gamo", 0, 0.80, 0.70, (0.84, 0.80))
+    final("gamo", 1, 0.82, 0.74, (0.86, 0.82))
+    final("baseline", 0, 0.79, 0.75, None)               # stored before the validation split
+    final("smote", 0, 0.83, 0.71, (0.85, 0.79))
+    final("smote", 1, 0.81, 0.73, None)                  # one seed of two has best_val
+    final("augment", 0, 0.70, 0.60, (0.99, 0.99))        # an old run resumed: its choice missed epochs
+    r = json.loads((tmp_path / "augment-seed0" / "final.json").read_text())
+    r["best_val"]["unscored"] = 3
+    (tmp_path / "augment-seed0" / "final.json").write_text(json.dumps(r))
+    out = tmp_path / "t"
+    md = write_table("table1", "fashion-mnist", "ls", tmp_path, ["baseline", "smote", "augment", "gamo"], [0, 1],
+                     str(out)).read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    assert rows["GAMO"] == "| GAMO | 0.810 ± 0.014 | 0.720 ± 0.028 | 0.850 ± 0.014 | 0.810 ± 0.014 | 0.83 | 0.81 | 0 1 |"
+    assert rows["Baseline CN"].startswith("| Baseline CN | 0.790 | 0.750 | - | - | 0.81 | 0.79 | 0 (best val.: none) |")
+    assert rows["SMOTE+CN"].startswith("| SMOTE+CN | 0.820 ± 0.014 | 0.720 ± 0.014 | 0.850 | 0.790 |")
+    assert rows["SMOTE+CN"].endswith("| 0 1 (best val.: 0) |")
+    assert rows["Augment+CN"].startswith("| Augment+CN | 0.700 | 0.600 | - | - |")
+    # where GAMO stands, under each protocol
+    lines = [x for x in md.splitlines() if x.startswith("**Where GAMO stands**")]
+    assert len(lines) == 2
+    assert lines[0].startswith("**Where GAMO stands** (last epoch:") and "GAMO: ACSA 0.810, GM 0.720" in lines[0]
+    assert lines[1].startswith("**Where GAMO stands** (best val. epoch:") and "GAMO: ACSA 0.850, GM 0.810" in lines[1]
+    assert "1 of 1 other methods have a higher mean ACSA -- SMOTE+CN (0.850)" not in lines[1]   # 0.850 is a tie
+    assert "0 of 1 other methods have a higher mean ACSA" in lines[1]
+    # the CSV keeps the last-epoch columns and adds the best-val ones ("" where there is none)
+    csv_rows = {r["method"]: r for r in csv.DictReader(open(out.with_suffix(".csv")))}
+    assert float(csv_rows["gamo"]["acsa_mean"]) == pytest.approx(0.81)
+    assert float(csv_rows["gamo"]["best_val_acsa_mean"]) == pytest.approx(0.85)
+    assert float(csv_rows["gamo"]["best_val_gm_std"]) == pytest.approx(0.0141421356)
+    assert csv_rows["baseline"]["best_val_n_seeds"] == "0" and csv_rows["baseline"]["best_val_acsa_mean"] == ""
+    assert csv_rows["smote"]["best_val_seeds"] == "0" and csv_rows["smote"]["best_val_gm_std"] == ""

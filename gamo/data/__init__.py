@@ -1,8 +1,11 @@
 """Datasets, imbalance profiles and splits.
 
 ``load_dataset(cfg)`` is the one entry point: it loads (or generates) the source, draws a
-balanced test split (seeded; from the official test set where there is one), then subsamples
-the training pool to the profile's per-class counts (seeded, without replacement).
+balanced test split (seeded; from the official test set where there is one), subsamples the
+training pool to the profile's per-class counts (seeded, without replacement), then draws a
+balanced validation split from the pool's rows the profile did not select (its own seeded
+stream, so the training and test rows are the same with or without it; toys: points generated
+apart from the pool, since a profile's largest class uses every generated training point).
 
 Dataset names: see :data:`DATASETS`, plus ``table:PATH`` for a CSV or NPZ file.
 """
@@ -26,6 +29,7 @@ from gamo.data.split import (
     balanced_test_indices,
     subsample_indices,
     to_float32,
+    validation_indices,
 )
 from gamo.data.tables import MAX_UPLOAD_BYTES, load_table_bytes, load_table_file
 from gamo.data.toy import TOYS, make_toy
@@ -78,7 +82,13 @@ def load_source(cfg: DataConfig) -> Source:
         gen_seed = np.random.SeedSequence([cfg.seed, 1])
         x, y, names = make_toy(toy, cfg.n_per_class + cfg.n_test_per_class, cfg.n_classes,
                                cfg.noise, gen_seed)
-        return Source(kind="2d", x=x, y=y, class_names=names)
+        # the validation points: the same distribution, a stream of their own (the pool, and
+        # so the training and test rows, do not depend on n_val_per_class)
+        xv = yv = None
+        if cfg.n_val_per_class:
+            xv, yv, _ = make_toy(toy, cfg.n_val_per_class, cfg.n_classes, cfg.noise,
+                                 np.random.SeedSequence([cfg.seed, 2]))
+        return Source(kind="2d", x=x, y=y, class_names=names, x_val=xv, y_val=yv)
     if low == "digits":
         return load_digits_source()
     if low in ("mnist", "fashion-mnist"):
@@ -94,20 +104,25 @@ def _unknown(name: str) -> str:
 
 
 def load_dataset(cfg: DataConfig) -> Dataset:
-    """Load a dataset, split off a balanced test set and unbalance the training set.
+    """Load a dataset, split off a balanced test set, unbalance the training set and draw a
+    balanced validation set from the training rows the profile left unused.
 
     Parameters
     ----------
     cfg : DataConfig
-        Dataset name, profile, test size per class, seed and loader settings.
+        Dataset name, profile, test and validation sizes per class, seed and loader settings.
 
     Returns
     -------
     Dataset
         float32 features (images in [-1, 1]), int64 labels; train rows ordered by class, then
         by source index; ``train_idx`` / ``test_idx`` index the source pools (for datasets with
-        an official test set, ``test_idx`` indexes that test set). ``meta`` records the profile,
-        the per-class counts and what was available.
+        an official test set, ``test_idx`` indexes that test set). ``x_val`` / ``y_val`` /
+        ``val_idx``: the validation split, ``cfg.n_val_per_class`` rows of every class, or as
+        many as the class with the fewest unused training rows has (none when a class has
+        none; toys always have the full count, generated apart). ``meta`` records the profile,
+        the per-class counts, what was available, and ``val_from`` / ``val_per_class`` /
+        ``val_note`` (why the validation split is smaller than asked, when it is).
 
     Raises
     ------
@@ -149,10 +164,30 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         counts = list(n_avail)
 
     train_idx = subsample_indices(src.y, pool, counts, rng)
+
+    # balanced validation split last, from its own stream: train and test rows do not depend on it
+    val_note = None
+    if src.x_val is not None and src.y_val is not None:      # toys: generated apart
+        val_idx = np.arange(len(src.y_val), dtype=np.int64)
+        x_val_src, y_val_src = src.x_val, src.y_val
+        n_val, val_from = cfg.n_val_per_class, "generated"
+    elif cfg.n_val_per_class:
+        unused = np.setdiff1d(pool, train_idx)
+        val_idx, n_val, val_note = validation_indices(
+            src.y, unused, cfg.n_val_per_class, np.random.default_rng([cfg.seed, 3]), src.class_names)
+        x_val_src, y_val_src = src.x, src.y
+        val_from = "unused training rows" if n_val else "none"
+    else:
+        val_idx, n_val, val_from = np.zeros(0, np.int64), 0, "none"
+        x_val_src, y_val_src = src.x, src.y
+
     meta = dict(src.meta)
     meta.update(profile=cfg.profile, counts=[int(c) for c in counts], n_available=n_avail,
                 test_from="pool" if src.single_pool else "official test set",
-                paper_family=paper_family(cfg.dataset))
+                paper_family=paper_family(cfg.dataset),
+                val_from=val_from, val_per_class=int(n_val))
+    if val_note:
+        meta["val_note"] = val_note
     return Dataset(
         name=cfg.dataset,
         kind=src.kind,
@@ -165,4 +200,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         test_idx=test_idx,
         image_shape=src.image_shape,
         meta=meta,
+        x_val=to_float32(x_val_src[val_idx]).reshape(len(val_idx), *np.shape(src.x)[1:]),
+        y_val=np.asarray(y_val_src[val_idx], dtype=np.int64),
+        val_idx=val_idx,
     )

@@ -1,4 +1,5 @@
-"""Seeded balanced test split and per-class subsampling of the training pool."""
+"""Seeded balanced test split, per-class subsampling of the training pool, and the balanced
+validation split from the pool's rows the profile left unused."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -15,7 +16,9 @@ class Source:
 
     ``x``/``y`` is the training pool (or the only pool, when ``x_test`` is None, in which case
     the test split is drawn from it first). ``x`` may be uint8 images (converted to [-1, 1]
-    only for the chosen rows) or float features.
+    only for the chosen rows) or float features. ``x_val``/``y_val``, when given (toys), are
+    points generated for the validation split alone; otherwise it comes from the pool's rows
+    the profile leaves unused.
     """
 
     kind: str
@@ -26,6 +29,8 @@ class Source:
     y_test: np.ndarray | None = None
     image_shape: tuple[int, int, int] | None = None
     meta: dict = field(default_factory=dict)
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def single_pool(self) -> bool:
@@ -154,3 +159,60 @@ def subsample_indices(
         chosen = members if k == members.size else rng.choice(members, size=k, replace=False)
         out.append(np.sort(chosen))
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
+
+
+def validation_indices(
+    y: np.ndarray,
+    unused: np.ndarray,
+    n_per_class: int,
+    rng: np.random.Generator,
+    class_names: Sequence[str],
+) -> tuple[np.ndarray, int, str | None]:
+    """Draw a balanced validation split from the training rows the profile left unused.
+
+    Every class gets the same number of rows: ``n_per_class``, or fewer when the class with the
+    fewest unused rows has fewer (small pools: scikit-learn digits, users' tables); none at all
+    when a class has no unused row (e.g. profile ``none`` keeps every row).
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Labels of the whole pool.
+    unused : np.ndarray
+        Indices into ``y`` of the pool rows that are neither training nor test rows.
+    n_per_class : int
+        Validation rows asked per class (0: none).
+    rng : np.random.Generator
+        Source of randomness (its own stream, so that the training and test rows do not
+        depend on the validation split).
+    class_names : sequence of str
+        One name per class; its length is the number of classes.
+
+    Returns
+    -------
+    idx : np.ndarray
+        int64 indices into ``y``, ordered by class, then by index.
+    n : int
+        Rows per class actually drawn (``<= n_per_class``).
+    note : str or None
+        Why ``n`` is below ``n_per_class`` (and what to change), else None.
+    """
+    unused = np.sort(np.asarray(unused, dtype=np.int64))
+    yu = y[unused]
+    K = len(class_names)
+    have = np.bincount(yu, minlength=K)[:K] if K else np.zeros(0, np.int64)
+    n = int(min(n_per_class, int(have.min()) if K else 0))
+    note = None
+    if n < n_per_class:
+        c = int(np.argmin(have))
+        if n == 0:
+            note = (f"no validation split: class {c} ({class_names[c]!r}) has no training row the profile "
+                    f"left unused; choose a profile that keeps fewer of its rows to get one, or set "
+                    f"n_val_per_class (--val-per-class) to 0")
+        else:
+            note = (f"{n} validation rows per class instead of {n_per_class}: class {c} "
+                    f"({class_names[c]!r}) has only {n} training rows the profile left unused")
+    if n == 0:
+        return np.zeros(0, np.int64), 0, note
+    out = [np.sort(rng.choice(unused[yu == c], size=n, replace=False)) for c in range(K)]
+    return np.concatenate(out).astype(np.int64), n, note

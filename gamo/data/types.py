@@ -8,7 +8,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Dataset:
-    """An imbalanced training split and a balanced test split, ready for the engine.
+    """An imbalanced training split, a balanced test split and a balanced validation split,
+    ready for the engine.
 
     Attributes
     ----------
@@ -26,6 +27,16 @@ class Dataset:
         int64 indices of the chosen rows in the source pools (recorded with each run).
     image_shape : tuple or None
         ``(C, H, W)`` for images, else None.
+    meta : dict
+        What the loader recorded: profile, per-class counts, availability, where the test and
+        validation splits come from (``val_from``, ``val_per_class``, ``val_note``).
+    x_val, y_val : np.ndarray
+        The balanced validation split (float32 / int64, like the test split), drawn from the
+        training pool's rows the profile did not select (toys: generated apart), so it shares
+        no row with train or test. Empty (0 rows) when disabled or when nothing was left over.
+    val_idx : np.ndarray
+        int64 indices of the validation rows in the training pool (toys: in the generated
+        validation points).
     """
 
     name: str
@@ -39,6 +50,23 @@ class Dataset:
     test_idx: np.ndarray
     image_shape: tuple[int, int, int] | None = None
     meta: dict = field(default_factory=dict)
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    val_idx: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        # no validation split given: an empty one of the right shape and dtypes
+        if self.x_val is None:
+            object.__setattr__(self, "x_val", np.zeros((0, *np.shape(self.x_train)[1:]), np.float32))
+        if self.y_val is None:
+            object.__setattr__(self, "y_val", np.zeros(0, np.int64))
+        if self.val_idx is None:
+            object.__setattr__(self, "val_idx", np.zeros(0, np.int64))
+
+    @property
+    def has_val(self) -> bool:
+        """Whether there is a validation split (at least one row)."""
+        return len(self.y_val) > 0
 
     @property
     def n_classes(self) -> int:

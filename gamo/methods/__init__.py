@@ -23,12 +23,15 @@ REGISTRY: dict[str, type[Method]] = {
 
 
 def make_method(cfg: RunConfig, data: Dataset, device: torch.device) -> Method:
-    """Build the method named by ``cfg.train.method`` on ``data``."""
+    """Build the method named by ``cfg.train.method`` on ``data`` (with ``data``'s validation
+    split, for ``evaluate("val")``)."""
     try:
         kind = REGISTRY[cfg.train.method]
     except KeyError:
         raise ConfigError(f"method: choose one of {', '.join(REGISTRY)}") from None
-    return kind(cfg, data, device)
+    method = kind(cfg, data, device)
+    method.set_validation(data.x_val, data.y_val)
+    return method
 
 
 __all__ = ["Method", "Gamo", "GamoNoD", "REGISTRY", "make_method"]
