@@ -442,11 +442,9 @@ def report(args, eng: list[dict], app: dict | None, m: dict, cmd: str,
         "redraw) no longer competes with training for one interpreter lock; with `--runs-in "
         "thread` (the engine's RunHandle in a thread of the server) it does. On 2 cores the "
         "three of them (training, server, Chromium) still compete for CPU time.",
-        "* A full 2D GAMO iteration runs through `gamo.methods.dense_kernel` (NumPy, the same "
-        "draws, forward passes, backward passes and Adam update as the torch path, checked by "
-        "`tests/test_dense_kernel.py`): through torch it was ~250 tiny operations at 5-10 us "
-        "of dispatch each. Engine alone it took the loop from 214 to 557-922 iterations/s "
-        "(1 thread), and the app from 147 to 305-417 iterations/s.",
+        "* A 2D GAMO iteration is the official code's (M and D on a real and a generated batch, "
+        "then G class by class against M and against D), through torch's autograd; the NumPy "
+        "kernel of the earlier, unfaithful iteration was retired with it (DESIGN.md).",
         "* Streamlit 1.67 remounts a `st.plotly_chart` whose figure changed: every redraw would "
         "be a full `Plotly.newPlot` (about 140 ms for this figure in headless Chromium, against "
         "70 ms for `Plotly.react` on the mounted chart). The 2D view is therefore the "
