@@ -1015,7 +1015,7 @@ def explain(
         who = "M and D update" if has_d else "M updates"
         parts.append(
             f"**Every iteration of {label}:** {who} on a real batch and a generated batch, "
-            "then G updates against the new M" + (" and D." if has_d else ".")
+            "then G updates class by class against the new M" + (", then against D." if has_d else ".")
             + " G tries to make M misclassify its points, M learns from exactly those points."
         )
     elif mover == "G" and not convex:
