@@ -179,19 +179,38 @@ def test_generated_snapshot_parents(case, tiny_cfg):
     assert np.all(np.diff(g.parent_w, axis=1) <= 0)
     assert np.all((g.parent_w > 0) & (g.parent_w <= 1))
     assert np.all(g.parent_w.sum(axis=1) <= 1 + 1e-5)
-    # they are the largest entries of the full weight vector that made the point
-    x, w, _, _ = m.generate(m.z_fixed, m.y_fixed)
-    assert np.allclose(g.x, x.numpy(), atol=1e-6)
-    assert np.allclose(g.parent_w[:, 0], w.max(dim=1).values.numpy())
-    full = w.numpy()
-    rows = m.min_rows.numpy()
-    for i in range(len(g.y)):
-        # parent_w[i, j] is the weight of training row parent_idx[i, j]
-        col = {int(r): j for j, r in enumerate(rows)}
-        assert np.allclose([full[i, col[int(r)]] for r in g.parent_idx[i]], g.parent_w[i])
-    # M's prediction and D's score for each point
-    assert g.m_pred.shape == g.y.shape and g.d_real.shape == g.y.shape
-    assert np.all((g.d_real >= 0) & (g.d_real <= 1))
+    # recompute every point by hand (eq. 1): t from the cTMU with G in inference mode, the softmax
+    # of the point's own class's IGU over t, and the weighted sum of that class's training rows
+    # (the dense family's F is the identity, so the members are the raw training rows)
+    G = m.G
+    was = G.training
+    G.eval()
+    try:
+        with torch.no_grad():
+            t = G._t(m.z_fixed, m.y_fixed).double().numpy()                    # (B, t_dim)
+    finally:
+        G.train(was)
+    x_train = np.asarray(data.x_train, np.float64).reshape(len(data.y_train), -1)
+    want_x = np.zeros_like(g.x, dtype=np.float64)
+    for i, c in enumerate(g.y):
+        b = m.minority.index(int(c))
+        own = np.flatnonzero(data.y_train == c)                                # IGU_b's members
+        logits = t[i] @ G.igu_w[b].detach().double().numpy().T + G.igu_b[b].detach().double().numpy()
+        w = np.exp(logits - logits.max())
+        w /= w.sum()
+        want_x[i] = w @ x_train[own]
+        # the parents are the k heaviest of those weights, each with its own row's weight
+        assert np.allclose(g.parent_w[i], np.sort(w)[::-1][:k], atol=1e-6)
+        pos = {int(r): j for j, r in enumerate(own)}
+        assert np.allclose([w[pos[int(r)]] for r in g.parent_idx[i]], g.parent_w[i], atol=1e-6)
+    assert np.allclose(g.x, want_x, atol=1e-5)
+    # M's prediction and D's score are those of the recomputed points
+    xt = torch.as_tensor(want_x, dtype=torch.float32)
+    with torch.no_grad():
+        logits_m = m.M(xt)
+        d_want = torch.sigmoid(m.D(xt, torch.as_tensor(g.y))).numpy()
+    assert np.array_equal(g.m_pred, logits_m.argmax(dim=1).numpy())
+    assert np.allclose(g.d_real, d_want, atol=1e-5)
     # the same noise follows the same point: the first snapshot has the same classes per row
     assert snaps[0].generated.y.tolist() == g.y.tolist()
 

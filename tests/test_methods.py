@@ -110,18 +110,34 @@ def test_method_contract(method):
     assert len(snap.test.recall) == 3 and len(snap.train.recall) == 3
     assert all(np.isfinite(v) for v in snap.losses.values()) and "M" in snap.losses
     counts = tr.data.class_counts
+    x_train, y_train = tr.data.x_train, tr.data.y_train
     gen = tr.method.balancing_samples(seed=0)
-    if gen is not None:  # oversamplers: the generated rows balance the training set
-        assert np.isfinite(gen["x"]).all() and gen["x"].shape[1] == 2
-        after = counts + np.bincount(gen["y"], minlength=3)
+    # the cost-sensitive methods and DOS (which over-samples by re-presenting real rows) generate
+    # nothing; every oversampler does (on this data BorderlineSMOTE finds danger points too)
+    assert (gen is None) == (method in ("baseline", "class_weighted", "logit_adjusted", "ldam_drw", "dos"))
+    if gen is None:
+        assert tr.method.generated() is None
+    else:  # oversamplers: the generated rows balance the training set
+        assert np.isfinite(gen["x"]).all() and gen["x"].shape == (len(gen["y"]), 2)
+        added = np.bincount(gen["y"], minlength=3)
+        assert added[0] == 0                                   # nothing for the majority class
+        after = counts + added
         if method in ("borderline_smote", "adasyn"):
             # these place points only near borders / where neighbours disagree (imblearn's rules)
-            assert (after >= counts).all() and (after <= counts.max() * 1.05).all(), after
+            assert (added[1:] > 0).all() and (after <= counts.max() * 1.05).all(), after
         else:
             assert (after == counts.max()).all(), after
-    else:
-        assert method in ("baseline", "class_weighted", "logit_adjusted", "ldam_drw", "borderline_smote", "dos")
-        assert method not in ("gamo", "gamo_no_d", "cg", "cg_d", "smote", "cgan")
+        if method in ("gamo", "gamo_no_d", "smote", "borderline_smote", "adasyn"):
+            # convex combinations of (SMOTE: interpolations between) real rows of the point's own
+            # class: inside that class's bounding box
+            for c in (1, 2):
+                own = x_train[y_train == c]
+                g = gen["x"][gen["y"] == c]
+                assert (g >= own.min(axis=0) - 1e-5).all() and (g <= own.max(axis=0) + 1e-5).all(), c
+        if method in ("gamo", "gamo_no_d", "cg", "cg_d", "cgan"):
+            # generators draw fresh noise from the seed: same seed, same rows; another, others
+            assert np.array_equal(tr.method.balancing_samples(seed=0)["x"], gen["x"])
+            assert not np.allclose(tr.method.balancing_samples(seed=1)["x"], gen["x"])
     # same seed, same result; another seed, another result
     again = run(tiny_cfg(method)).snapshot(with_train=True)
     assert again.losses == snap.losses
@@ -163,23 +179,56 @@ def test_ldam_margins_and_deferred_reweighting():
     m = tr.method
     margin = m.margin.cpu().numpy()
     assert margin.max() == pytest.approx(0.5) and margin[2] > margin[1] > margin[0]  # smaller class, larger margin
+    # class-balanced weights (Cui et al.): 1 / effective number (1 - beta^n) / (1 - beta),
+    # normalised to sum to K, computed here by hand: the smaller the class, the larger its weight
+    n = tr.data.class_counts.astype(np.float64)
+    cb = (1 - 0.9999) / (1 - 0.9999 ** n)
+    cb = cb * 3 / cb.sum()
+    assert cb[2] > cb[1] > cb[0]
+    assert np.allclose(m.drw_w.cpu().numpy(), cb, rtol=1e-5)
+    # a computed case: equal logits, three majority rows and one minority row
     logits = torch.zeros(4, 3)
     y = torch.tensor([0, 0, 0, 2])
-    early = m.real_loss(logits, y)
-    m.step_count = 29  # past 2/3 of training: class-balanced weights switch on
-    late = m.real_loss(logits, y)
-    assert not torch.isclose(early, late)
+    adjusted = 30.0 * (logits - torch.nn.functional.one_hot(y, 3) * torch.as_tensor(margin, dtype=torch.float32)[y, None])
+    per = torch.nn.functional.cross_entropy(adjusted, y, reduction="none").double().numpy()
+    assert per[3] > per[0]                      # the minority row's larger margin costs more
+    wy = cb[y.numpy()]
+    m.step_count = 19  # before 2/3 of the 30 steps: every sample counts the same
+    assert float(m.real_loss(logits, y)) == pytest.approx(per.mean(), rel=1e-5)
+    m.step_count = 20  # from 2/3 of training on: class-balanced weights switch on
+    late = float(m.real_loss(logits, y))
+    assert late == pytest.approx((wy * per).sum() / wy.sum(), rel=1e-5)
+    # the one minority row now outweighs each majority row, pulling the loss up towards its own
+    assert late > per.mean()
 
 
 def test_smote_rows_lie_between_class_members():
-    tr = run(tiny_cfg("smote"))
-    gen = tr.method.balancing_samples(seed=0)
-    x_train, y_train = tr.data.x_train, tr.data.y_train
-    for c in np.unique(gen["y"]):
+    from sklearn.neighbors import NearestNeighbors
+
+    tr = Trainer(tiny_cfg("smote"))       # the dense family resamples once, before training
+    m = tr.method
+    gen = m.balancing_samples(seed=0)
+    x_train, y_train = tr.data.x_train.astype(np.float64), tr.data.y_train
+    counts = tr.data.class_counts
+    # every minority class is brought up to the majority's size, the majority gets nothing
+    assert (counts + np.bincount(gen["y"], minlength=3) == counts.max()).all()
+    assert m.k_neighbors == 5
+    for c in (1, 2):
         pts = x_train[y_train == c]
-        lo, hi = pts.min(axis=0) - 1e-5, pts.max(axis=0) + 1e-5
-        g = gen["x"][gen["y"] == c]
-        assert ((g >= lo) & (g <= hi)).all()  # SMOTE interpolates between same-class neighbours
+        g = gen["x"][gen["y"] == c].astype(np.float64)
+        # SMOTE: s = a + lam (b - a), lam in [0, 1], b one of a's k nearest members of its class
+        _, nn = NearestNeighbors(n_neighbors=m.k_neighbors + 1).fit(pts).kneighbors(pts)
+        a = np.repeat(pts, m.k_neighbors, axis=0)                            # (P, 2)
+        d = pts[nn[:, 1:].reshape(-1)] - a                                   # (P, 2): b - a
+        lam = np.einsum("spj,pj->sp", g[:, None] - a[None], d) / (d ** 2).sum(axis=1)
+        lam_c = np.clip(lam, 0, 1)
+        resid = np.linalg.norm(g[:, None] - (a[None] + lam_c[..., None] * d[None]), axis=2)   # (S, P)
+        assert (resid.min(axis=1) < 1e-4).all(), c
+        # new points, not copies of real rows
+        assert np.linalg.norm(g[:, None] - pts[None], axis=2).min() > 1e-6, c
+    # the classifier trains on the real rows followed by these synthetic rows
+    assert np.array_equal(m._bal_x[:len(y_train)].numpy(), tr.data.x_train)
+    assert np.array_equal(m._bal_y.numpy(), np.concatenate([y_train, gen["y"]]))
 
 
 # ---------------------------------------------------------------------------- DOS
@@ -365,14 +414,37 @@ def test_gamo_sampler_same_seed_same_rows_and_string_labels():
 
 def test_gamo_sampler_in_pipeline_and_validation():
     from imblearn.pipeline import make_pipeline
+    from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.linear_model import LogisticRegression
 
     from gamo.sampler import GAMOSampler
 
+    class Spy(ClassifierMixin, BaseEstimator):
+        """A logistic regression that records what the pipeline hands it."""
+
+        def fit(self, X, y):
+            self.fit_X_, self.fit_y_ = np.array(X), np.array(y)
+            self.lr_ = LogisticRegression(max_iter=200).fit(X, y)
+            self.classes_ = self.lr_.classes_
+            return self
+
+        def predict(self, X):
+            self.predict_X_ = np.array(X)
+            return self.lr_.predict(X)
+
     X, y = _xy()
-    pipe = make_pipeline(GAMOSampler(steps=20, random_state=0), LogisticRegression(max_iter=200))
+    pipe = make_pipeline(GAMOSampler(steps=20, random_state=0), Spy())
     pipe.fit(X, y)
-    assert pipe.predict(X).shape == y.shape
+    spy = pipe[-1]
+    # fit: the classifier sees X and y followed by generated rows that balance every class
+    n = len(y)
+    assert np.array_equal(spy.fit_X_[:n], X) and np.array_equal(spy.fit_y_[:n], y)
+    assert len(spy.fit_y_) > n and (np.bincount(spy.fit_y_) == np.bincount(y).max()).all()
+    for c in (1, 2):   # each generated row is a convex combination of rows of its class
+        own, new = X[y == c], spy.fit_X_[n:][spy.fit_y_[n:] == c]
+        assert (new >= own.min(axis=0) - 1e-6).all() and (new <= own.max(axis=0) + 1e-6).all()
+    # predict: the sampler passes the data through untouched (no rows added or changed)
+    assert pipe.predict(X).shape == y.shape and np.array_equal(spy.predict_X_, X)
     with pytest.raises(ValueError):
         GAMOSampler(sampling_strategy="not a strategy").fit_resample(X, y)
     with pytest.raises(ValueError):
