@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +25,31 @@ METHOD_LABELS = {
 }
 LOSSES = ("ls", "ce")
 FAMILIES = ("auto", "dense", "conv")
+
+MAX_SEED = 2**32 - 1
+"""Largest seed (numpy's and torch's generators both take 0 .. 2**32-1)."""
+MAX_PER_CLASS = 100_000
+"""Largest ``n_per_class``, ``n_test_per_class`` and ``n_val_per_class``."""
+MAX_CLASSES = 100
+"""Largest ``n_classes`` of the toys with a free number of classes (blobs, spirals)."""
+MAX_TOY_POINTS = 2_000_000
+"""Largest number of toy points generated in all (classes x (train + test + validation))."""
+MAX_THREADS = 1024
+"""Largest ``threads`` a config may hold (the machine's own core count bounds it further)."""
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_seed(name: str, v: Any, *, negative_ok: bool = False) -> None:
+    """Seeds must fit numpy's and torch's generators: a whole number in 0 .. MAX_SEED."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v > MAX_SEED or (v < 0 and not negative_ok):
+        raise ConfigError(f"{name}: choose a whole number between 0 and {MAX_SEED} (got {v!r})")
 
 
 @dataclass(frozen=True)
@@ -84,10 +111,27 @@ class DataConfig:
         if not isinstance(self.n_val_per_class, int) or self.n_val_per_class < 0:
             raise ConfigError(f"n_val_per_class: must be a whole number, 0 (no validation split) or more "
                               f"(default 100, like the test split); got {self.n_val_per_class!r}")
+        for name in ("n_test_per_class", "n_val_per_class"):
+            if getattr(self, name) > MAX_PER_CLASS:
+                raise ConfigError(f"{name}: choose at most {MAX_PER_CLASS:,} (got {getattr(self, name):,})")
         if self.n_per_class < 2:
             raise ConfigError("n_per_class: must be at least 2")
+        if self.n_per_class > MAX_PER_CLASS:
+            raise ConfigError(f"n_per_class: choose between 2 and {MAX_PER_CLASS:,} points per class "
+                              f"(got {self.n_per_class:,})")
         if self.n_classes < 2:
             raise ConfigError("n_classes: a classification problem needs at least 2 classes")
+        if self.n_classes > MAX_CLASSES:
+            raise ConfigError(f"n_classes: choose between 2 and {MAX_CLASSES} (got {self.n_classes:,})")
+        _check_seed("seed", self.seed, negative_ok=True)   # negative: a DataError when the data is loaded
+        low = self.dataset.strip().lower()
+        if low.startswith("toy:"):
+            k = self.n_classes if low in ("toy:blobs", "toy:spirals") else 2
+            total = k * (self.n_per_class + self.n_test_per_class + self.n_val_per_class)
+            if total > MAX_TOY_POINTS:
+                raise ConfigError(f"toy data: {k} classes x {self.n_per_class + self.n_test_per_class + self.n_val_per_class:,} "
+                                  f"points (train + test + validation) is {total:,}, over {MAX_TOY_POINTS:,}: "
+                                  f"lower n_per_class or n_classes")
         if not 0.0 <= self.noise <= 5.0:
             raise ConfigError("noise: choose a value between 0 and 5")
 
@@ -159,8 +203,9 @@ class TrainConfig:
             raise ConfigError("n_fixed: choose between 1 and 1024")
         if not 4 <= self.grid <= 400:
             raise ConfigError("grid: choose between 4 and 400")
-        if self.threads < 0:
-            raise ConfigError("threads: must be 0 (torch default) or more")
+        if not 0 <= self.threads <= MAX_THREADS:
+            raise ConfigError(f"threads: choose 0 (torch's default) to the number of CPU cores (got {self.threads!r})")
+        _check_seed("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -179,13 +224,22 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """A config from :meth:`to_dict`'s form (a run's ``config.json``). Anything else, a
+        list, null, an unknown section or field, a value of the wrong type, raises
+        :class:`ConfigError` naming it (never another exception)."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"config: expected an object with data, model and train sections, "
+                              f"got {_json_kind(d)}")
+        unknown = set(d) - {"data", "model", "train"}
+        if unknown:
+            raise ConfigError(f"config: unknown section(s) {', '.join(sorted(map(str, unknown)))}")
         try:
             return cls(
                 data=_build(DataConfig, d.get("data", {})),
                 model=_build(ModelConfig, d.get("model", {})),
                 train=_build(TrainConfig, d.get("train", {})),
             )
-        except TypeError as e:  # unknown keys
+        except (TypeError, ValueError, AttributeError) as e:  # a value a check could not compare
             raise ConfigError(f"config: {e}") from None
 
     def replace(self, **sections: dict[str, Any]) -> "RunConfig":
@@ -198,9 +252,25 @@ class RunConfig:
         return RunConfig(**parts)
 
 
+def _json_kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(v), "a number" if isinstance(v, numbers.Number) else type(v).__name__)
+
+
 def _build(kind, values: dict[str, Any]):
-    names = {f.name for f in dataclasses.fields(kind)}
-    unknown = set(values) - names
+    if not isinstance(values, dict):
+        raise ConfigError(f"{kind.__name__}: expected an object of fields, got {_json_kind(values)}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = set(values) - set(fields)
     if unknown:
-        raise ConfigError(f"{kind.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{kind.__name__}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    for name, v in values.items():   # the type of each field's default (JSON has no other types)
+        want = type(fields[name].default)
+        ok = (isinstance(v, bool) if want is bool else
+              isinstance(v, int) and not isinstance(v, bool) if want is int else
+              isinstance(v, (int, float)) and not isinstance(v, bool) if want is float else
+              isinstance(v, want))
+        if not ok:
+            word = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(want, want.__name__)
+            raise ConfigError(f"{kind.__name__}.{name}: expected {word}, got {_json_kind(v)} ({v!r:.40})")
     return kind(**values)

@@ -628,6 +628,93 @@ def test_table_file_errors(tmp_path):
         load_dataset(DataConfig(dataset=f"table:{tmp_path / 's.csv'}", profile="none", n_test_per_class=2))
 
 
+def _npz_bytes(**arrays) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("raw, filename, match", [
+    # no rows: said so, not "must be numeric" nor a traceback
+    (_npz_bytes(x=np.zeros((0, 3)), label=np.zeros(0)), "t.npz", r"'t.npz' has no rows"),
+    (_npz_bytes(x=np.zeros((4, 0)), label=np.array([0, 0, 1, 1])), "t.npz", r"feature array 'x' has no columns"),
+    (b"", "t.csv", r"'t.csv' is empty"),
+    (b" \n\n", "t.csv", r"'t.csv' is empty"),
+    (b"a,b,label\n", "t.csv", r"'t.csv' has a header but no rows"),
+    (b"a,b,label\n\n\n", "t.csv", r"'t.csv' has a header but no rows"),
+    # random bytes named .npz: not "pickled (object) data"
+    (bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8)), "t.npz",
+     r"could not read 't.npz' as NPZ \(not a valid NPZ file"),
+    (b"PK\x03\x04 a damaged zip", "t.npz", r"not a valid NPZ file"),
+    # a repeated header: pandas would rename it (a, a.1) and the wrong column could be the label
+    (_csv("a,a,label\n1,2,x\n3,4,x\n5,6,y\n7,8,y"), "t.csv", r"repeats the column name\(s\) 'a': give every"),
+    (_csv("a,label,label\n1,x,2\n3,x,4\n5,y,6\n7,y,8"), "t.csv", r"repeats the column name\(s\) 'label'"),
+], ids=["npz-no-rows", "npz-no-columns", "csv-empty", "csv-blank", "csv-header-only", "csv-header-blank-lines",
+        "npz-random-bytes", "npz-damaged-zip", "csv-repeated-feature", "csv-repeated-label"])
+def test_table_empty_damaged_or_ambiguous(raw, filename, match):
+    with pytest.raises(DataError, match=match) as e:
+        load_table_bytes(raw, filename, "label")
+    assert "pickled" not in str(e.value) and "must be numeric" not in str(e.value)
+
+
+def test_table_npy_and_object_arrays_are_named(tmp_path):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((4, 2)))
+    with pytest.raises(DataError, match=r"a single .npy array, not an .npz archive"):
+        load_table_bytes(buf.getvalue(), "t.npz", "label")
+    raw = _npz_bytes(x=np.zeros((4, 2)), label=np.array([0, 0, 1, 1], dtype=object))
+    with pytest.raises(DataError, match=r"array 'label' holds pickled \(object\) data"):
+        load_table_bytes(raw, "t.npz", "label")
+
+
+def test_table_npz_decompressed_size_is_capped(monkeypatch):
+    """A small compressed NPZ can inflate to gigabytes: the arrays' declared shapes are checked
+    against the cap before anything is decompressed."""
+    import io
+    import zipfile
+
+    raw = _npz_bytes(x=np.zeros((20_000, 8)), label=np.arange(20_000) % 2)    # 1.3 MB once read
+    assert len(raw) < 10_000
+    assert load_table_bytes(raw, "t.npz", "label")[0].shape == (20_000, 8)
+    monkeypatch.setattr(gtables, "MAX_DECOMPRESSED_BYTES", 1024 * 1024)
+    with pytest.raises(DataError, match=r"'t.npz' holds 'x' of shape \(20000, 8\) \(float64\), 1.4 MB once "
+                                        r"read, over the 1.0 MB limit"):
+        load_table_bytes(raw, "t.npz", "label")
+    monkeypatch.undo()
+    # a header declaring 4.8 GB (300M x 2 float64) over a few bytes: refused from the header alone
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("x.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (300_000_000, 2)})
+            f.write(bytes(1024))
+        lab = io.BytesIO()
+        np.save(lab, np.zeros(2))
+        zf.writestr("label.npy", lab.getvalue())
+    with pytest.raises(DataError, match=r"4577.6 MB once read, over the 2048.0 MB limit: subsample"):
+        load_table_bytes(buf.getvalue(), "bomb.npz", "label")
+
+
+def test_table_values_beyond_float32_are_refused_without_warnings():
+    import warnings
+
+    raw = _csv("a,b,label\n1e300,2,x\n3,4,x\n5,-1e39,y\n7,8,y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no RuntimeWarning printed before the error
+        with pytest.raises(DataError, match=r"2 feature values \(up to 1e\+300\) are beyond float32's range"
+                                            r".*columns a, b: rescale"):
+            load_table_bytes(raw, "t.csv", "label")
+        raw = _npz_bytes(x=np.array([[1.0], [2.0], [1e300], [4.0]]), label=np.array([0, 0, 1, 1]))
+        with pytest.raises(DataError, match=r"beyond float32's range .*columns x\[0\]"):
+            load_table_bytes(raw, "t.npz", "label")
+        # whole-number labels too large for int64 stay distinct (they were all cast to one value)
+        x, y, names = load_table_bytes(_csv("a,label\n1,1e300\n2,1e300\n3,2e300\n4,2e300"), "t.csv", "label")
+        assert names == ("1e+300", "2e+300") and y.tolist() == [0, 0, 1, 1]
+
+
 # --------------------------------------------------------------------------- names
 
 def test_unknown_dataset_lists_valid_names():

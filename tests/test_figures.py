@@ -375,6 +375,76 @@ def test_live_plot_serves_its_page_with_plotly_js(tmp_path, monkeypatch):
     assert len(list(tmp_path.iterdir())) == 1
 
 
+def _planted(tmp_path: Path, monkeypatch, uid: int):
+    """A shared temporary folder where ``gamo-lab-<uid>/live-plot-<hash>/index.html`` was made
+    before the app (by someone else), holding a planted page; returns (live_plot, its folder)."""
+    import os
+    import tempfile
+
+    from app.ui import live_plot
+
+    monkeypatch.setenv("GAMO_CACHE_DIR", str(tmp_path / "probe"))
+    name = live_plot.served_dir().name                       # the hashed folder name
+    monkeypatch.delenv("GAMO_CACHE_DIR")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "shared"))
+    monkeypatch.setattr(live_plot, "_fallback", None)
+    planted = tmp_path / "shared" / f"gamo-lab-{uid}" / name
+    planted.mkdir(parents=True)
+    (planted / "index.html").write_text("<script>steal()</script>")
+    (planted / "plotly.min.js").write_text("steal()")
+    os.chmod(planted.parent, 0o700)
+    return live_plot, planted
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX owners and modes")
+@pytest.mark.parametrize("how", ["foreign owner", "writable by others", "symlink"])
+def test_live_plot_refuses_a_folder_it_does_not_own(tmp_path, monkeypatch, how):
+    """On a shared host another user may make the predictable gamo-lab-<uid> folder first and plant
+    the JavaScript the app serves: such a folder is never used, a fresh private one is."""
+    import os
+    import stat
+
+    uid = plays = os.getuid()
+    if how == "foreign owner":        # the folder is ours, so this process plays another user
+        live_plot, planted = _planted(tmp_path, monkeypatch, uid + 1)
+        plays = uid + 1
+        monkeypatch.setattr(os, "getuid", lambda: plays)
+    else:
+        live_plot, planted = _planted(tmp_path, monkeypatch, uid)
+        if how == "writable by others":
+            os.chmod(planted.parent, 0o777)
+        else:                           # gamo-lab-<uid> is a link to the planted folder elsewhere
+            moved = tmp_path / "elsewhere"
+            planted.parent.rename(moved)
+            planted.parent.symlink_to(moved, target_is_directory=True)
+    with pytest.warns(RuntimeWarning, match="not safe to serve"):
+        d = live_plot.served_dir()
+    assert planted.parent.resolve() not in d.resolve().parents
+    assert (d / "index.html").read_bytes() == (live_plot.FRONTEND / "index.html").read_bytes()
+    assert stat.S_IMODE(os.stat(d.parent).st_mode) == 0o700
+    plays = uid                         # the fresh folder is this process's own
+    assert live_plot.served_dir() == d                       # the private folder is reused
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX owners and modes")
+def test_live_plot_cache_dir_is_made_private_and_a_shared_one_is_an_error(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from app.ui import live_plot
+
+    monkeypatch.setenv("GAMO_CACHE_DIR", str(tmp_path / "cache"))
+    d = live_plot.served_dir()
+    assert stat.S_IMODE(os.stat(tmp_path / "cache").st_mode) == 0o700
+    os.chmod(tmp_path / "cache", 0o777)
+    with pytest.raises(RuntimeError, match=r"GAMO_CACHE_DIR=.*writable by other users.*only you can write"):
+        live_plot.served_dir()
+    os.chmod(tmp_path / "cache", 0o700)
+    os.chmod(d, 0o777)                                        # the served folder itself
+    with pytest.raises(RuntimeError, match="not safe to serve"):
+        live_plot.served_dir()
+
+
 def test_figure_json_matches_plotly_encoding(toy: dict) -> None:
     """The live page encodes the toy figure's plain dicts itself; plotly.js must read the same
     figure as from Plotly's own go.Figure -> to_json."""

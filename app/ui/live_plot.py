@@ -15,14 +15,21 @@ figure is drawn once more with its legend and copied again (the copy fits the ne
 
 The frontend loads ``plotly.min.js`` shipped inside the ``plotly`` Python package (the same
 plotly.js version the figures are built for); it is copied once, beside ``index.html``, into a
-per-user cache folder that the component serves.
+per-user cache folder that the component serves. That folder (``$GAMO_CACHE_DIR``, else
+``gamo-lab-<uid>`` under the system's temporary folder) is made private (mode 0700) and used only
+if it is a real folder owned by this user that no one else can write to: on a shared host another
+user could otherwise make it first and plant the JavaScript the app serves. A temporary-folder
+one that fails the check is left alone and a fresh private folder is used instead; a
+``$GAMO_CACHE_DIR`` that fails it is an error.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,7 @@ import plotly.graph_objects as go
 
 FRONTEND = Path(__file__).resolve().parent / "live_plot_frontend"
 _component = None
+_fallback: Path | None = None      # a fresh private folder, when the usual one is not safe to use
 
 
 def _plotly_js() -> Path:
@@ -52,10 +60,11 @@ def served_dir() -> Path:
     h = hashlib.sha256(html)
     st = js.stat()
     h.update(f"{js}:{st.st_size}:{st.st_mtime_ns}".encode())
-    base = Path(os.environ.get("GAMO_CACHE_DIR") or Path(tempfile.gettempdir()) / f"gamo-lab-{getattr(os, 'getuid', lambda: 0)()}")
-    out = base / f"live-plot-{h.hexdigest()[:16]}"
+    out = _cache_dir() / f"live-plot-{h.hexdigest()[:16]}"
+    if os.path.lexists(out) and (why := _unsafe(out)):
+        raise RuntimeError(f"{out} is not safe to serve files from ({why}): remove it")
     if not (out / "index.html").is_file():
-        tmp = Path(tempfile.mkdtemp(prefix="live-plot-", dir=_mkdir(base)))
+        tmp = Path(tempfile.mkdtemp(prefix="live-plot-", dir=out.parent))
         shutil.copyfile(js, tmp / "plotly.min.js")
         (tmp / "index.html").write_bytes(html)
         try:
@@ -65,9 +74,47 @@ def served_dir() -> Path:
     return out
 
 
-def _mkdir(p: Path) -> Path:
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+def _cache_dir() -> Path:
+    """The per-user folder that holds the served folders, checked to be private."""
+    global _fallback
+    explicit = os.environ.get("GAMO_CACHE_DIR")
+    if not explicit and _fallback is not None:
+        return _fallback
+    base = Path(explicit or Path(tempfile.gettempdir()) / f"gamo-lab-{getattr(os, 'getuid', lambda: 0)()}")
+    try:
+        base.mkdir(mode=0o700, parents=bool(explicit))
+    except FileExistsError:
+        pass
+    why = _unsafe(base)
+    if not why:
+        return base
+    if explicit:
+        raise RuntimeError(f"GAMO_CACHE_DIR={explicit} is not safe to serve the app's files from ({why}): "
+                           f"point it at a folder only you can write to")
+    _fallback = Path(tempfile.mkdtemp(prefix="gamo-lab-"))     # mode 0700, made by this process
+    warnings.warn(f"{base} is not safe to serve the app's files from ({why}); using {_fallback} instead",
+                  RuntimeWarning, stacklevel=3)
+    return _fallback
+
+
+def _unsafe(p: Path) -> str | None:
+    """Why ``p`` may not be trusted (None: a real folder of this user's that no one else can
+    write to). On Windows the temporary folder is the user's own and modes do not apply."""
+    try:
+        st = os.lstat(p)
+    except OSError as e:
+        return f"cannot read it: {e.strerror}"
+    if stat.S_ISLNK(st.st_mode):
+        return "a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a folder"
+    if not hasattr(os, "getuid"):
+        return None
+    if st.st_uid != os.getuid():
+        return f"owned by another user (uid {st.st_uid})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by other users (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
 
 
 def live_plot(fig: go.Figure | str, *, key: str, config: dict[str, Any] | None = None) -> Any:

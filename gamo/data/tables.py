@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,15 @@ from gamo.errors import DataError
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 """Largest table file accepted (uploads and ``table:PATH``)."""
 
+MAX_DECOMPRESSED_BYTES = 2 * 1024 * 1024 * 1024
+"""Largest table once read: its feature values at 8 bytes each (the float64 working copy) plus
+its labels. NPZ arrays are checked against it from their headers, before they are decompressed
+(a small compressed file can inflate to gigabytes)."""
+
 TABLE_EXTENSIONS = (".csv", ".npz")
+
+_F32_MAX = float(np.finfo(np.float32).max)
+_NPZ_FIX = "save it with numpy.savez(path, x=features, label=labels) (no object arrays)"
 
 
 def _mb(n: int) -> str:
@@ -48,7 +57,8 @@ def _encode_labels(values: np.ndarray, filename: str, label_column: str) -> tupl
                 f"{filename!r}: label column {label_column!r} has {int(bad.sum())} empty/NaN/inf "
                 f"values: fill or drop those rows"
             )
-        if np.all(values == np.round(values)):
+        # whole numbers become integer labels, unless too large for int64 to hold them exactly
+        if np.all(values == np.round(values)) and np.all(np.abs(values) <= 2.0**53):
             values = values.astype(np.int64)
     elif values.dtype.kind == "O":
         missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and v != v)]
@@ -88,17 +98,44 @@ def _check_finite(x: np.ndarray, filename: str, columns: list[str]) -> None:
         )
 
 
+def _check_float32_range(x: np.ndarray, filename: str, columns: list[str]) -> None:
+    """Finite values beyond float32's range would become inf when the features are cast."""
+    big = np.abs(x) > _F32_MAX
+    if big.any():
+        cols = [columns[j] for j in np.flatnonzero(big.any(axis=0))]
+        shown = ", ".join(cols[:10]) + (f" and {len(cols) - 10} more" if len(cols) > 10 else "")
+        raise DataError(
+            f"{filename!r}: {int(big.sum())} feature values (up to {float(np.abs(x).max()):.3g}) are beyond "
+            f"float32's range (about 3.4e38), in columns {shown}: rescale those columns, e.g. divide "
+            f"them by a power of 10"
+        )
+
+
 def _read_csv(raw: bytes, filename: str, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     import pandas as pd
 
+    if not raw.strip():
+        raise DataError(f"{filename!r} is empty: save the table as comma-separated text with a header "
+                        f"row and one row per sample")
     try:
         df = pd.read_csv(io.BytesIO(raw))
+        # pandas renames a repeated header (a, a -> a, a.1): the wrong column could become the label
+        header = pd.read_csv(io.BytesIO(raw), header=None, nrows=1, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(
             f"could not parse {filename!r} as CSV ({first}): save it as comma-separated text "
             f"with a header row"
         ) from None
+    names = [str(c).strip() for c in header.iloc[0]] if len(header) else []
+    repeated = sorted({c for c in names if c and names.count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"{filename!r}: the header repeats the column name(s) {', '.join(map(repr, repeated))}: "
+            f"give every column a different name"
+        )
+    if len(df) == 0:
+        raise DataError(f"{filename!r} has a header but no rows: add one row per sample below the header")
     columns = [str(c) for c in df.columns]
     if label_column not in columns:
         raise DataError(
@@ -120,25 +157,41 @@ def _read_csv(raw: bytes, filename: str, label_column: str) -> tuple[np.ndarray,
     return x, labels, list(feats.columns)
 
 
+def _npz_bad(filename: str, why: str) -> DataError:
+    return DataError(f"could not read {filename!r} as NPZ ({why}): {_NPZ_FIX}")
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an .npy member declares, read without decompressing its data."""
+    fmt = np.lib.format
+    with zf.open(info) as f:
+        version = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(f)
+    return tuple(int(n) for n in shape), np.dtype(dtype)
+
+
 def _read_npz(raw: bytes, filename: str, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    if raw[:6] == b"\x93NUMPY":
+        raise _npz_bad(filename, "a single .npy array, not an .npz archive")
     try:
-        z = np.load(io.BytesIO(raw), allow_pickle=False)
-        if not hasattr(z, "files"):
-            raise ValueError("a single .npy array, not an .npz archive")
-        arrays = {k: z[k] for k in z.files}
-    except Exception as e:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+        members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+        heads = {k: _npy_header(zf, i) for k, i in members.items()}
+    except zipfile.BadZipFile:
+        raise _npz_bad(filename, "not a valid NPZ file: not a zip archive of .npy arrays") from None
+    except Exception as e:  # a damaged member or header
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(
-            f"could not read {filename!r} as NPZ ({first}): save it with numpy.savez(path, "
-            f"x=features, label=labels) (no object arrays)"
-        ) from None
-    names = sorted(arrays)
-    xkey = "x" if "x" in arrays else "X" if "X" in arrays else None
+        raise _npz_bad(filename, first) from None
+    if not members:
+        raise _npz_bad(filename, "not a valid NPZ file: a zip archive without .npy arrays")
+    names = sorted(members)
+    xkey = "x" if "x" in members else "X" if "X" in members else None
     if xkey is None:
         raise DataError(f"{filename!r} has no feature array 'x' (or 'X'); its arrays are: {', '.join(names)}")
-    if label_column in arrays:
+    if label_column in members:
         ykey = label_column
-    elif label_column == "label" and "y" in arrays:
+    elif label_column == "label" and "y" in members:
         ykey = "y"
     else:
         extra = " (or 'y')" if label_column == "label" else ""
@@ -146,14 +199,38 @@ def _read_npz(raw: bytes, filename: str, label_column: str) -> tuple[np.ndarray,
             f"{filename!r} has no label array {label_column!r}{extra}; its arrays are: "
             f"{', '.join(names)}. Choose one of them as the label column"
         )
-    x, labels = arrays[xkey], arrays[ykey].reshape(-1)
-    if x.dtype.kind not in "biuf":
+    (xshape, xdtype), (yshape, ydtype) = heads[xkey], heads[ykey]
+    for key, dtype in ((xkey, xdtype), (ykey, ydtype)):
+        if dtype.hasobject:
+            raise _npz_bad(filename, f"array {key!r} holds pickled (object) data, which is never loaded")
+    if xdtype.kind not in "biuf":
         raise DataError(
-            f"{filename!r}: feature array {xkey!r} is not numeric (dtype {x.dtype}): store numbers"
+            f"{filename!r}: feature array {xkey!r} is not numeric (dtype {xdtype}): store numbers"
         )
-    if x.ndim == 0:
+    if len(xshape) == 0:
         raise DataError(f"{filename!r}: feature array {xkey!r} is a scalar: store one row per sample")
-    x = x.reshape(x.shape[0], -1).astype(np.float64)
+    need = int(np.prod(xshape, dtype=object)) * 8 + int(np.prod(yshape, dtype=object)) * ydtype.itemsize
+    if need > MAX_DECOMPRESSED_BYTES:
+        raise DataError(
+            f"{filename!r} holds {xkey!r} of shape {xshape} ({xdtype}), {_mb(need)} once read, over the "
+            f"{_mb(MAX_DECOMPRESSED_BYTES)} limit: subsample the rows or drop columns first"
+        )
+    try:
+        arrays = {}
+        for key in (xkey, ykey):
+            with zf.open(members[key]) as f:
+                arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _npz_bad(filename, first) from None
+    x, labels = arrays[xkey], arrays[ykey].reshape(-1)
+    n, d = x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64))
+    if n == 0:
+        raise DataError(f"{filename!r} has no rows (feature array {xkey!r} has shape {x.shape}): add data")
+    if d == 0:
+        raise DataError(f"{filename!r}: feature array {xkey!r} has no columns (shape {x.shape}): store "
+                        f"at least one feature per row")
+    x = x.reshape(n, d).astype(np.float64)
     if x.shape[0] != labels.shape[0]:
         raise DataError(
             f"{filename!r}: {x.shape[0]} feature rows but {labels.shape[0]} labels: they must match"
@@ -186,9 +263,11 @@ def load_table_bytes(raw: bytes, filename: str, label_column: str) -> tuple[np.n
     Raises
     ------
     DataError
-        For a file over :data:`MAX_UPLOAD_BYTES`, not CSV/NPZ, unparsable, without the label
-        column, with non-numeric features, NaN/inf features, a single class, or a class with
-        fewer than 2 rows. The message says how to fix it.
+        For a file over :data:`MAX_UPLOAD_BYTES` (or an NPZ whose arrays would take over
+        :data:`MAX_DECOMPRESSED_BYTES` once read), not CSV/NPZ, unparsable, empty or without
+        rows, with a repeated CSV column name, without the label column, with non-numeric
+        features, NaN/inf features or features beyond float32's range, a single class, or a
+        class with fewer than 2 rows. The message says how to fix it.
     """
     _check_size(len(raw), filename)
     ext = _check_kind(filename)
@@ -196,8 +275,8 @@ def load_table_bytes(raw: bytes, filename: str, label_column: str) -> tuple[np.n
     if x.shape[0] == 0:
         raise DataError(f"{filename!r} has no rows: add data")
     _check_finite(x, filename, columns)
+    _check_float32_range(x, filename, columns)    # before the cast, which would make them inf
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    _check_finite(x32, filename, columns)  # values beyond float32's range become inf
     y, names = _encode_labels(labels, filename, label_column)
     return x32, y, names
 
