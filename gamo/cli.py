@@ -6,16 +6,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from gamo.config import METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
-from gamo.errors import GamoError
+from gamo.config import MAX_SEED, METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig, cpu_cores
+from gamo.errors import DataError, GamoError
 from gamo.health import format_health
-from gamo.runs import CONFIG, DATA, INDICES, RunError, RunWriter, list_runs, load_checkpoint, load_config
+from gamo.runs import (
+    CHECKPOINT,
+    DATA,
+    FINAL,
+    INDICES,
+    RUN_FILES,
+    RunError,
+    RunWriter,
+    check_indices,
+    check_new_out,
+    list_runs,
+    load_checkpoint,
+    load_config,
+    load_run_table,
+    run_process_state,
+    savez_atomic,
+)
 
 EXIT_USAGE = 2
 
@@ -23,6 +42,30 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number (got {text!r})") from None
+
+
+def _seed_arg(text: str) -> int:
+    """``--seed``: what numpy's and torch's generators accept."""
+    v = _whole(text)
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"choose a seed between 0 and {MAX_SEED} (got {text})")
+    return v
+
+
+def _threads_arg(text: str) -> int:
+    """``--threads``: 0 (torch's default) up to the cores this process may use."""
+    v, cores = _whole(text), cpu_cores()
+    if not 0 <= v <= cores:
+        raise argparse.ArgumentTypeError(f"this machine has {cores} CPU core{'s' * (cores > 1)}: "
+                                         f"choose 0 (torch's default) to {cores} (got {text})")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,16 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", default=TrainConfig.loss, choices=("ls", "ce"))
     t.add_argument("--steps", type=int, default=None, help=f"iterations (default {TrainConfig.steps} unless --epochs)")
     t.add_argument("--epochs", type=int, default=0, help="outer epochs of Algorithm 1 (instead of --steps)")
-    t.add_argument("--seed", type=int, default=0, help="seeds the data subsampling and the training")
+    t.add_argument("--seed", type=_seed_arg, default=0, help="seeds the data subsampling and the training")
     t.add_argument("--out", default=None, help="run folder to write (default runs/<dataset>-<method>-seed<seed>)")
-    t.add_argument("--resume", default=None, metavar="DIR", help="continue a stopped run (its config is reused)")
+    t.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue a stopped or killed run from its checkpoint (from step 0 when it had none); "
+                        "its config is reused: only --steps/--epochs (to extend it), --device, --threads, "
+                        "--snapshot-every, --data-root, --download may be given, and are recorded in it")
     t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     t.add_argument("--lr-m", type=float, default=TrainConfig.lr_m)
     t.add_argument("--lr-d", type=float, default=TrainConfig.lr_d)
     t.add_argument("--lr-g", type=float, default=TrainConfig.lr_g)
     t.add_argument("--snapshot-every", type=int, default=TrainConfig.snapshot_every)
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument("--threads", type=_threads_arg, default=0, help="CPU threads (0: torch's default; at most the cores)")
     t.add_argument("--family", default="auto", choices=("auto", "dense", "conv"))
     t.add_argument("--hidden", type=int, default=ModelConfig.hidden)
     t.add_argument("--latent", type=int, default=ModelConfig.latent)
@@ -66,12 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write a balanced, oversampled training set from a run")
     s.add_argument("--run", required=True, help="a run folder")
     s.add_argument("--out", required=True, help="the .npz file to write")
-    s.add_argument("--seed", type=int, default=0, help="noise seed of the generated points")
+    s.add_argument("--seed", type=_seed_arg, default=0, help="noise seed of the generated points")
+    s.add_argument("--data-root", default=None, metavar="DIR",
+                   help=f"image datasets: where to read them (default {DataConfig.data_root}; the run's "
+                        f"config.json is not followed outside the run, and nothing is downloaded)")
 
     b = sub.add_parser("bench", help="reproduce the paper's tables (runs are stored and resumable)")
     b.add_argument("table", choices=("table1", "table2"))
     b.add_argument("--dataset", required=True, help="table1: mnist, fashion-mnist, digits; table2: cifar10, svhn")
-    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--seeds", type=_seed_arg, nargs="+", default=[0, 1, 2])
     b.add_argument("--methods", nargs="+", default=None, help="default: every method the engine has")
     b.add_argument("--loss", default="ls", choices=("ls", "ce"))
     b.add_argument("--root", default="bench/results/runs", help="where the runs are stored (config and final metrics are committed; checkpoints are not)")
@@ -82,9 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--test-per-class", type=int, default=None)
     b.add_argument("--val-per-class", type=int, default=None,
                    help=f"validation split per class (default {DataConfig.n_val_per_class}, fewer where fewer are left)")
-    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--threads", type=_threads_arg, default=0, help="CPU threads (0: torch's default; at most the cores)")
     b.add_argument("--device", default="auto")
     b.add_argument("--quiet", action="store_true")
+
+    au = sub.add_parser("audit", help="audit a run's generated samples: near-duplicates, out-of-distribution, disputed labels")
+    au.add_argument("--run", required=True, help="a run folder (finished or stopped)")
+    au.add_argument("--per-class", type=int, default=None, metavar="N",
+                    help="samples per minority class (default: the set that balances the training set)")
+    au.add_argument("--low-pct", type=float, default=5.0, help="near-duplicate: DCR below this percentile of the class's own nearest-neighbour distances")
+    au.add_argument("--high-pct", type=float, default=95.0, help="out-of-distribution: DCR above this percentile (or nearer another class)")
+    au.add_argument("--seed", type=_seed_arg, default=0, help="noise seed of the generated points")
+    au.add_argument("--data-root", default=None, metavar="DIR",
+                    help="where an image run's dataset is read (default: the usual cache; never the run's config.json)")
+    au.add_argument("--out", default=None, metavar="DIR", help="folder for audit.csv, audit_summary.json, audit_flagged.png (default RUN/audit)")
 
     ls = sub.add_parser("list", help="list stored runs")
     ls.add_argument("--root", default="runs")
@@ -104,14 +164,41 @@ def _config_from_args(a: argparse.Namespace) -> RunConfig:
     return RunConfig(data=data, model=model, train=train)
 
 
+# train flags a resumed run can take (recorded in its config.json); every other one is refused
+_RESUME_TRAIN = ("steps", "epochs", "device", "threads", "snapshot_every")
+_RESUME_DATA = ("data_root", "download")
+_RESUME_OK = {"resume", "quiet", *_RESUME_TRAIN, *_RESUME_DATA}
+
+
+def _resume_config(a: argparse.Namespace, cfg: RunConfig, out: Path) -> RunConfig:
+    """The run's config with the flags given beside ``--resume`` applied; a flag that would
+    change what the run is (method, data, networks, learning rates, ``--out``) is refused."""
+    given = getattr(a, "given", None)
+    if given is None:   # a namespace not made by main(): only what differs from the defaults
+        given = {k for k in ("steps",) if a.steps is not None} | {k for k in ("epochs",) if a.epochs}
+    fixed = sorted(given - _RESUME_OK)
+    if fixed:
+        flags = ", ".join("--" + k.replace("_", "-") for k in fixed)
+        raise RunError(f"--resume continues {out} as it was configured: {flags} cannot change there; "
+                       f"drop {'it' if len(fixed) == 1 else 'them'}, or start a new run with --out")
+    train = {k: getattr(a, k) for k in _RESUME_TRAIN if k in given}
+    if "epochs" in train and "steps" not in train:
+        train["steps"] = 0          # --epochs alone: the run is counted in epochs from now on
+    data = {k: getattr(a, k) for k in _RESUME_DATA if k in given}
+    return cfg.replace(train=train, data=data) if train or data else cfg
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     state = None
     if a.resume:
         out = Path(a.resume)
-        cfg = load_config(out)
-        if a.steps is not None:
-            cfg = cfg.replace(train={"steps": a.steps})
-        state = load_checkpoint(out)
+        cfg = _resume_config(a, load_config(out), out)
+        state = load_checkpoint(out, missing_ok=True)
+        if state is None:
+            if os.path.lexists(out / FINAL):
+                raise RunError(f"{out} has results ({FINAL}) but no {CHECKPOINT} to continue from: "
+                               f"start a new run with another --out")
+            _info(a, f"{out} has no {CHECKPOINT} (it stopped before its first one): starting it again from step 0")
     else:
         cfg = _config_from_args(a)
         out = Path(a.out or f"runs/{cfg.data.dataset.replace(':', '-').replace('/', '_')}-{cfg.train.method}-seed{cfg.train.seed}")
@@ -122,33 +209,64 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+class _SigintHeld:
+    """Ctrl-C waits while the run's last files are written (main thread only; elsewhere a no-op)."""
+
+    def __enter__(self):
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+        return False
+
+
 def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume: bool = False,
                 log=lambda msg: None) -> dict | None:
     """Train ``cfg`` into the run folder ``out`` (or continue it); returns final.json's content,
-    or None when interrupted (a checkpoint is saved first so the run can be resumed)."""
+    or None when interrupted (a checkpoint is saved first so the run can be resumed).
+
+    A new run needs a new or empty folder (never anyone else's files). A resume continues from
+    ``state`` (the checkpoint; None: from step 0, for a run killed before its first one): the
+    records of ``metrics.jsonl`` past its step are dropped, the data files rewritten where
+    missing. A checkpoint is written at the start, every 30 s and at the end, and on Ctrl-C
+    (at any point after the folder is made: the run is left "stopped", never "running")."""
     from gamo.train import Trainer, train  # torch-heavy: imported only when training
 
-    if not resume and (Path(out) / CONFIG).exists():
-        raise RunError(f"{out} already holds a run: choose another --out, or resume it with --resume {out}")
+    out = Path(out)
+    st, alive = run_process_state(out)
+    if resume:
+        if st == "running" and alive:
+            raise RunError(f"{out} is being trained by another process right now: wait for it to end, "
+                           f"or stop it (Ctrl-C) before resuming")
+    else:
+        check_new_out(out)
     # load the data and build the method first: a typo must not leave a half-made run folder
     tr = Trainer(cfg, state=state, with_grid=False)
-    if resume:
-        _check_indices(out, tr.data)
-        if tr.finished:
+    dense = tr.method.family == "dense"
+    if resume and state is not None:
+        check_indices(out, tr.data)
+        # a run killed while it wrote its last files is finished now; a finished one is left as it is
+        if tr.finished and st == "finished":
             raise RunError(f"{out} already ran its {tr.total_steps} steps: pass --steps N (more) to extend it")
     writer = RunWriter(out, cfg, resume=resume, resume_step=tr.step_count if resume else None)
-    if not resume:
-        writer.write_data(tr.data, dense=tr.method.family == "dense")
-    counts = tr.data.class_counts.tolist()
-    log(f"{cfg.data.dataset} ({tr.data.kind}, {tr.method.family} family), train counts {counts}, "
-        f"{len(tr.data.y_test)} test points, {_val_words(tr.data)}; {cfg.train.method} ({cfg.train.loss}) for {tr.total_steps} steps "
-        f"on {tr.device}")
-    last_ckpt = time.perf_counter()
     last_print = 0.0
     snap = None
     try:
-        for i, snap in enumerate(train(cfg, trainer=tr)):
-            if not (resume and i == 0):  # a resumed run's first snapshot is already in metrics.jsonl
+        if not resume or state is None or not (out / INDICES).is_file() or (dense and not (out / DATA).is_file()):
+            writer.write_data(tr.data, dense=dense)
+        if state is None:        # a checkpoint at step 0: from now on a killed run can be resumed
+            writer.checkpoint(tr.method.state_dict())
+        counts = tr.data.class_counts.tolist()
+        log(f"{cfg.data.dataset} ({tr.data.kind}, {tr.method.family} family), train counts {counts}, "
+            f"{len(tr.data.y_test)} test points, {_val_words(tr.data)}; {cfg.train.method} ({cfg.train.loss}) for {tr.total_steps} steps "
+            f"on {tr.device}")
+        last_ckpt = time.perf_counter()
+        for snap in train(cfg, trainer=tr):
+            if writer.last_step is None or snap.step > writer.last_step:   # a resumed run's first may be there
                 writer.append(snap)
             now = time.perf_counter()
             if now - last_ckpt > 30:
@@ -160,18 +278,24 @@ def execute_run(cfg: RunConfig, out: Path, *, state: dict | None = None, resume:
                 health = format_health(snap.health)   # conv data: at epoch ends only
                 log(f"step {snap.step}/{tr.total_steps} epoch {snap.epoch:.2f} {losses} "
                     f"test ACSA {snap.test.acsa:.3f} GM {snap.test.gm:.3f}" + (f" | {health}" if health else ""))
-    except KeyboardInterrupt:
         writer.checkpoint(tr.method.state_dict())
-        writer.set_status("stopped", tr.step_count)
+        if snap is not None and snap.step != tr.step_count:
+            snap = tr.snapshot(with_train=True)
+        if dense:
+            writer.samples(tr.method.balancing_samples(seed=cfg.train.seed))
+        final = writer.final(snap, tr.total_steps, tr.method.device)   # last: it marks the run finished
+    except KeyboardInterrupt:
+        with _SigintHeld():
+            writer.checkpoint(tr.method.state_dict())
+            writer.set_status("stopped", tr.step_count)
         print(f"stopped at step {tr.step_count}; resume with: python -m gamo train --resume {out}", file=sys.stderr)
         return None
-    writer.checkpoint(tr.method.state_dict())
-    if snap is not None and snap.step != tr.step_count:
-        snap = tr.snapshot(with_train=True)
-    final = writer.final(snap, tr.total_steps, tr.method.device)
-    if tr.method.family == "dense":
-        writer.samples(tr.method.balancing_samples(seed=cfg.train.seed))
-    writer.set_status("finished", tr.step_count)
+    except BaseException:
+        try:
+            writer.set_status("error", tr.step_count)
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
     return final
 
 
@@ -195,25 +319,68 @@ def _val_words(data) -> str:
 
 
 def _check_indices(out: Path, data) -> None:
-    path = out / INDICES
-    if path.exists():
-        with np.load(path) as f:
-            same = np.array_equal(f["train_idx"], data.train_idx) and np.array_equal(f["test_idx"], data.test_idx)
-            if "val_idx" in f.files:   # runs made before the validation split have none to compare
-                same = same and np.array_equal(f["val_idx"], data.val_idx)
-            if not same:
-                raise RunError(f"the data of {out} changed since the run was made (other rows chosen); start a new run")
+    check_indices(out, data)   # gamo.runs: a damaged indices.npz is one line, never a traceback
+
+
+_IMAGE_SETS = ("mnist", "fashion-mnist", "cifar10", "svhn")
+
+
+def _sample_data(run: Path, cfg: RunConfig, data_root: str | None):
+    """(config, Dataset or None) for sampling from ``run`` without following its config.json
+    outside the run: a table run's rows come from its own data.npz (the table path in the
+    config is not read); image datasets are read from ``--data-root`` (default: the usual
+    cache), never from the config's data_root, and never downloaded; toys are generated and
+    digits ship with scikit-learn."""
+    low = cfg.data.dataset.strip().lower()
+    if low.startswith("table:"):
+        return cfg, load_run_table(run, cfg)
+    if low in _IMAGE_SETS:
+        return cfg.replace(data={"data_root": data_root or DataConfig.data_root, "download": False}), None
+    return cfg, None
+
+
+def _real(path: str | os.PathLike) -> str:
+    return os.path.realpath(os.path.expanduser(str(path)))
+
+
+def _check_sample_out(out: Path, run: Path, cfg: RunConfig) -> None:
+    """``sample --out`` names a new or replaceable .npz file: never one of the run's files or
+    the table the run was made from, never a folder or a path under a file."""
+    if not str(out).endswith(".npz"):
+        raise RunError("--out must name a .npz file")
+    if out.is_dir():
+        raise RunError(f"--out {out} is a folder: name a .npz file in it (e.g. {out / 'balanced.npz'})")
+    target = _real(out)
+    if target in {_real(run / name) for name in RUN_FILES}:
+        raise RunError(f"--out {out} is the run's own {os.path.basename(target)}: write the samples to another file")
+    name = cfg.data.dataset.strip()
+    if name.lower().startswith("table:") and target == _real(name[len("table:"):]):
+        raise RunError(f"--out {out} is the table the run was made from: write the samples to another file")
+    parent = Path(os.path.abspath(out)).parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunError(f"--out {out} is inside {parent}, which is a file: choose a path in a folder")
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
     from gamo.train import Trainer
 
+    run, out = Path(a.run), Path(a.out)
     if not a.out.endswith(".npz"):
         raise RunError("--out must name a .npz file")
-    cfg = load_config(a.run)
-    state = load_checkpoint(a.run)
-    tr = Trainer(cfg, state=state, with_grid=False)
-    _check_indices(Path(a.run), tr.data)
+    cfg = load_config(run)
+    _check_sample_out(out, run, cfg)
+    state = load_checkpoint(run)
+    cfg, data = _sample_data(run, cfg, getattr(a, "data_root", None))
+    try:
+        tr = Trainer(cfg, data=data, state=state, with_grid=False)
+    except DataError as e:
+        if cfg.data.dataset.strip().lower() not in _IMAGE_SETS:
+            raise
+        raise DataError(str(e).replace(", or pass --download (needs internet)", "") +
+                        "; or pass --data-root DIR (sample reads the images nowhere else and never downloads)") from None
+    _check_indices(run, tr.data)
     m = tr.method
     real = m.train_features().cpu().numpy()
     y_real = tr.data.y_train
@@ -229,12 +396,40 @@ def cmd_sample(a: argparse.Namespace) -> int:
         k = gen["parent_idx"].shape[1]
         extra["parent_idx"] = np.concatenate([np.full((len(y_real), k), -1), gen["parent_idx"]])
         extra["parent_w"] = np.concatenate([np.zeros((len(y_real), k), np.float32), gen["parent_w"]])
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, x=x, y=y, synthetic=synthetic, space=np.array("input" if m.family == "dense" else "features"),
-             **extra)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        savez_atomic(out, x=x, y=y, synthetic=synthetic,
+                     space=np.array("input" if m.family == "dense" else "features"), **extra)
+    except OSError as e:
+        raise RunError(f"cannot write --out {out} ({e.strerror or type(e).__name__}): choose a path you can write") from None
     counts = np.bincount(y, minlength=tr.data.n_classes).tolist()
     print(f"wrote {len(y)} rows ({int(synthetic.sum())} generated), class counts {counts}, to {out}")
+    return 0
+
+
+def cmd_audit(a: argparse.Namespace) -> int:
+    from gamo.audit import audit_run, check_percentiles, format_summary, per_class_summary, write_audit
+    from gamo.errors import ConfigError
+    from gamo.train import Trainer
+
+    check_percentiles(a.low_pct, a.high_pct)
+    if a.per_class is not None and a.per_class < 1:
+        raise ConfigError(f"--per-class: give at least 1 sample per class, got {a.per_class}")
+    # the run's data as `sample` reads it: never outside the run unless --data-root says so
+    cfg, data = _sample_data(Path(a.run), load_config(a.run), getattr(a, "data_root", None))
+    tr = Trainer(cfg, data=data, state=load_checkpoint(a.run), with_grid=False)
+    _check_indices(Path(a.run), tr.data)
+    audit = audit_run(tr.method, n_per_class=a.per_class, seed=a.seed, low_pct=a.low_pct, high_pct=a.high_pct)
+    image = tr.data.kind == "image"
+    paths = write_audit(audit, Path(a.out) if a.out else Path(a.run) / "audit",
+                        real_images=tr.data.x_train if image else None, image_shape=tr.data.image_shape,
+                        real_x=None if image else tr.method.train_features().cpu().numpy(), real_y=tr.data.y_train,
+                        meta={"run": str(a.run), "step": tr.step_count, "seed": a.seed})
+    print(f"audit of {audit.n} {cfg.train.method} samples in {audit.space} (near-duplicate < p{a.low_pct:g}, "
+          f"out-of-distribution > p{a.high_pct:g} or nearer another class):")
+    for line in format_summary(per_class_summary(audit)):
+        print(line)
+    print(f"wrote {paths['csv']}, {paths['summary'].name} and {paths['png'].name}")
     return 0
 
 
@@ -260,7 +455,7 @@ def cmd_list(a: argparse.Namespace) -> int:
         acsa = f"{r.acsa:.3f}" if r.acsa is not None else "-"
         gm = f"{r.gm:.3f}" if r.gm is not None else "-"
         print(f"{str(r.path):40s} {r.method:10s} {r.dataset:16s} {r.profile:18s} {r.state:9s} "
-              f"{r.step if r.step is not None else '-':>7} {acsa:>6s} {gm:>6s}")
+              f"{r.step if r.step is not None else '-':>7} {acsa:>6s} {gm:>6s}  {r.note}".rstrip())
     return 0
 
 
@@ -269,13 +464,28 @@ def _info(a: argparse.Namespace, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def _given_options(argv: list[str] | None, command: str) -> set[str]:
+    """The dests of the options of ``command`` given on the command line (not defaulted)."""
+    p = build_parser()
+    sub = next(x for x in p._actions if isinstance(x, argparse._SubParsersAction)).choices[command]
+    for act in sub._actions:
+        act.default = argparse.SUPPRESS
+    return set(vars(p.parse_args(argv))) - {"command"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        args.given = _given_options(argv, "train")
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "bench": cmd_bench}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "bench": cmd_bench,
+                "audit": cmd_audit}[args.command](args)
     except GamoError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:   # before a run folder was made, or while sampling (written atomically)
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from gamo.config import RunConfig
+from gamo.config import RunConfig, cpu_cores
 from gamo.data import load_dataset
 from gamo.data.types import Dataset
 from gamo.errors import GamoError
@@ -26,6 +26,25 @@ from gamo.health import ClassReference, class_reference, generator_health
 from gamo.methods import Method, make_method
 from gamo.methods.base import resolve_device
 from gamo.snapshot import Generated, Grid, Snapshot
+
+
+def set_threads(n: int) -> int:
+    """Use at most ``n`` CPU threads: torch's, and numpy's BLAS and OpenMP pools (0: leave the
+    defaults). A count above this process's cores is lowered to them (a config made on a bigger
+    machine); returns the count set, or 0."""
+    if not n:
+        return 0
+    n = min(int(n), cpu_cores())
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        return n
+    blas = ThreadpoolController().select(user_api="blas")
+    if any(lib.num_threads != n for lib in blas.lib_controllers):   # set only when it changes
+        blas.limit(limits=n)
+    return n
 
 
 class Trainer:
@@ -45,13 +64,12 @@ class Trainer:
     def __init__(self, cfg: RunConfig, data: Dataset | None = None, state: dict | None = None,
                  with_grid: bool = True) -> None:
         self.cfg = cfg
+        set_threads(cfg.train.threads)
         self.data = data if data is not None else load_dataset(cfg.data)
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
         self.method: Method = make_method(cfg, self.data, self.device)
         if state is not None:
-            self.method.load_state_dict(state)
+            self._load_state(state)
         tc = cfg.train
         self.total_steps = tc.steps if tc.steps else tc.epochs * self.method.steps_per_epoch
         self.snapshot_every = tc.snapshot_every
@@ -63,6 +81,33 @@ class Trainer:
         self.grid_axes: tuple[np.ndarray, np.ndarray] | None = None
         if self.data.kind == "2d" and with_grid:
             self._make_grid(tc.grid)
+
+    def _load_state(self, state: dict) -> None:
+        """Load a checkpoint; one that does not fit this config (another method, other network
+        sizes: a config.json edited after the run was made) or is not a checkpoint at all raises
+        :class:`GamoError`, never a torch error."""
+        from gamo.runs import RunError
+
+        cfg, m = self.cfg, self.method
+        fix = ("config.json was edited after the run was made, or the checkpoint is another run's: "
+               "restore config.json, or start a new run")
+        saved = state.get("method") if isinstance(state, dict) else None
+        if isinstance(saved, str) and saved != cfg.train.method:
+            raise RunError(f"the checkpoint is of method {saved}, the config says {cfg.train.method}: {fix}")
+        modules = state.get("modules") if isinstance(state, dict) else None
+        if not isinstance(modules, dict) or set(modules) != set(m.modules()):
+            have = ", ".join(sorted(map(str, modules))) if isinstance(modules, dict) else "none"
+            raise RunError(f"the checkpoint's networks ({have}) are not those of {cfg.train.method} "
+                           f"({', '.join(sorted(m.modules()))}): {fix}")
+        try:
+            m.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "state_dict" in str(e) or "size mismatch" in str(e):
+                mc = cfg.model
+                detail = (f"its networks are not those of {cfg.train.method} with family={m.family}, "
+                          f"hidden={mc.hidden}, latent={mc.latent}")
+            raise RunError(f"the checkpoint does not fit the run's config ({detail[:160]}): {fix}") from None
 
     @property
     def step_count(self) -> int:

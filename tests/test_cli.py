@@ -214,7 +214,8 @@ def test_resume_continues_a_run(tmp_path, capsys):
     assert [r["step"] for r in recs] == sorted(r["step"] for r in recs)
     assert json.loads((d / "final.json").read_text())["step"] == 60
     assert torch.load(d / "checkpoint.pt", weights_only=True)["step"] == 60
-    assert json.loads((d / "config.json").read_text())["train"]["steps"] == 30   # the stored config is kept
+    # the extension is recorded: config.json says what the run now is
+    assert json.loads((d / "config.json").read_text())["train"]["steps"] == 60
     # the best validation epoch is chosen over the records from before the resume too
     assert json.loads((d / "final.json").read_text())["best_val"]["step"] == _best_from_records(recs)["step"]
     assert "ACSA" in stdout.splitlines()[-1]
@@ -308,3 +309,93 @@ def test_python_dash_m_gamo_train_subprocess(tmp_path):
     final = json.loads((d / "final.json").read_text())
     assert final["step"] == 20 and f"{final['acsa']:.4f}" in last
     assert (d / "samples.npz").exists()
+
+
+# ------------------------------------------------ out-of-range numbers (issue 15: bad arguments)
+
+def test_absurd_threads_is_one_line_not_a_segfault(tmp_path):
+    """``--threads 100000`` crashed the interpreter (exit 139) and left a run stuck as running."""
+    d = tmp_path / "r"
+    r = subprocess.run([sys.executable, "-m", "gamo", *TRAIN, "--steps", "3", "--out", str(d), "--threads", "100000"],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.strip().count("\n") == 0 and "--threads: this machine has" in r.stderr
+    assert not d.exists()
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--threads", "{cores+1}"], r"argument --threads: this machine has \d+ CPU cores?: choose 0 \(torch's default\) to"),
+    (["--threads", "-1"], r"argument --threads: .*choose 0"),
+    (["--seed", str(2**64 - 1)], r"argument --seed: choose a seed between 0 and 4294967295"),
+    (["--seed", "-1"], r"argument --seed: choose a seed between 0 and 4294967295"),
+    (["--n-per-class", "100000000"], r"n_per_class: choose between 2 and 100,000"),
+    (["--dataset", "toy:blobs", "--n-classes", "100000"], r"n_classes: choose between 2 and 100 "),
+    (["--dataset", "toy:blobs", "--n-classes", "100", "--n-per-class", "100000"], r"over 2,000,000: lower"),
+    (["--test-per-class", "100000000"], r"n_test_per_class: choose at most 100,000"),
+], ids=["threads-over-cores", "threads-negative", "seed-2**64-1", "seed-negative", "n-per-class-1e8",
+        "n-classes-1e5", "toy-points-1e7", "test-per-class-1e8"])
+def test_out_of_range_numbers_exit_2_with_one_line(args, match, tmp_path, capsys):
+    """Seeds torch cannot take were a traceback; points per class or classes by the million ran
+    for minutes and wrote gigabytes. Each is one line, before any folder is made."""
+    import re
+
+    if "{cores+1}" in args:
+        from gamo.config import cpu_cores
+
+        args = [a.replace("{cores+1}", str(cpu_cores() + 1)) for a in args]
+    d = tmp_path / "r"
+    rc, _, err = run_cli(["train", "--dataset", "toy:moons", "--steps", "3", "--out", d, "--quiet", *args], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert re.search(match, err), err
+    assert not d.exists()
+
+
+def test_sample_seed_out_of_range_exits_2(gamo_run, tmp_path, capsys):
+    rc, _, err = run_cli(["sample", "--run", gamo_run, "--out", tmp_path / "s.npz", "--seed", str(2**64)], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "choose a seed between 0 and" in err
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_configs_bound_seeds_sizes_and_threads():
+    from gamo.config import MAX_SEED, DataConfig, TrainConfig
+    from gamo.errors import ConfigError
+
+    assert TrainConfig(seed=MAX_SEED).seed == MAX_SEED and DataConfig(seed=MAX_SEED).seed == MAX_SEED
+    for bad in (MAX_SEED + 1, 2**64 - 1, -1, 1.5):
+        with pytest.raises(ConfigError, match=r"seed: choose a whole number between 0 and 4294967295"):
+            TrainConfig(seed=bad)
+    with pytest.raises(ConfigError, match="seed: choose"):
+        DataConfig(seed=2**64 - 1)
+    with pytest.raises(ConfigError, match=r"threads: choose 0"):
+        TrainConfig(threads=100_000)
+    with pytest.raises(ConfigError, match=r"n_per_class: choose between 2 and 100,000"):
+        DataConfig(n_per_class=100_000_000)
+    with pytest.raises(ConfigError, match=r"n_classes: choose between 2 and 100"):
+        DataConfig(dataset="toy:spirals", n_classes=100_000)
+    with pytest.raises(ConfigError, match=r"n_val_per_class: choose at most 100,000"):
+        DataConfig(n_val_per_class=10**6)
+    # moons always has 2 classes: a large n_classes is not multiplied in
+    assert DataConfig(dataset="toy:moons", n_classes=100, n_per_class=100_000).n_per_class == 100_000
+
+
+def test_threads_are_honoured_and_bounded_by_the_cores(tiny_cfg):
+    """``--threads N`` sets torch's threads and numpy's BLAS pool; a config asking for more than
+    this machine's cores (one made elsewhere) gets the cores."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from gamo.train import Trainer
+
+    old = torch.get_num_threads()
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):
+            Trainer(tiny_cfg("gamo", steps=2, threads=1), with_grid=False)
+            assert torch.get_num_threads() == 1
+            assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+
+            from gamo.config import cpu_cores
+            from gamo.train import set_threads
+
+            assert set_threads(100_000) == cpu_cores() == torch.get_num_threads()
+            assert set_threads(0) == 0 and torch.get_num_threads() == cpu_cores()   # 0: left alone
+    finally:
+        torch.set_num_threads(old)
