@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,31 +19,12 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from app.ui import runs_in  # noqa: E402
 from app.ui.figures import toy_figure  # noqa: E402
+from app.ui.warm import warm_projection, warm_run_server  # noqa: E402
 from gamo.geometry import convex_hull  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
-
-@st.cache_resource(show_spinner=False)
-def _warm_run_server() -> threading.Thread | None:
-    """Once per server: start, in the background, the process that live runs are forked from
-    (it imports torch: seconds), so that the Toy Lab's first run starts at once."""
-    if runs_in() == "thread":
-        return None
-
-    def work() -> None:
-        try:
-            from gamo.worker import warm_up
-
-            warm_up()
-        except Exception:  # noqa: BLE001 - only a head start: the page starts it itself if need be
-            pass
-
-    t = threading.Thread(target=work, name="gamo-warm-up", daemon=True)
-    t.start()
-    return t
 
 # Each page is described by the first paragraph of its module docstring (read without
 # importing it); these notes are the fallback for a page without one.
@@ -53,6 +33,11 @@ PAGE_NOTES: dict[str, str] = {
         "Train GAMO (or a baseline) on a 2D toy in seconds and watch it live: M's decision "
         "regions, D's score, each minority class's convex hull, and the generated points "
         "moving toward the class periphery. Click a generated point to see its convex parents."
+    ),
+    "Image_Lab": (
+        "Train on real images live (scikit-learn digits in seconds, Fashion-MNIST, MNIST, "
+        "CIFAR10, SVHN or your own table), watch the generated points migrate in a PCA or UMAP "
+        "map fitted on the real points only, and audit every generated sample."
     ),
 }
 
@@ -153,7 +138,8 @@ def existing_pages() -> list[Path]:
 
 # ---------------------------------------------------------------------------------------
 st.set_page_config(page_title="GAMO Lab", page_icon="⚖️", layout="wide")
-_warm_run_server()
+warm_run_server()      # the live runs' fork server (imports torch: seconds)
+warm_projection()      # UMAP's compiled code for the Image Lab's maps (about 30 s)
 
 st.title("GAMO Lab")
 st.markdown(
@@ -310,5 +296,12 @@ st.markdown(
 browser session has one live run; starting a new one stops the previous one, and runs have
 a step cap. Every page draws the same training loop the command line uses, so what you
 see here is what `python -m gamo` computes headlessly.
+
+**Then the Image Lab**, for real images. The map there is a 2D picture of a
+high-dimensional space: PCA or UMAP is fitted on the real training images only, and the
+generated samples are placed on that fixed map, so what moves is the generator, not the
+layout. Its audit answers the practitioner's question: is a generated sample a near copy of
+one real image, far from its class (or nearer another class), or one the classifier
+disputes? The flagged ones can be exported and looked at.
 """
 )

@@ -166,3 +166,59 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
         finally:
             browser.close()
     assert time.monotonic() - t_start < 90
+
+
+def _il_status(page) -> dict:
+    el = page.locator("#imagelab-status-0").first
+    return {k: el.get_attribute(f"data-{k}") for k in ("step", "digest", "state", "map-step")}
+
+
+def test_image_lab_plays_and_a_click_audits_a_point(server) -> None:
+    """The Image Lab in Chromium: Play moves the generated points on the map (the map's step and
+    digest change while the real points' layout stays), and clicking a generated point selects
+    it for the audit panel, which shows its image."""
+    t_start = time.monotonic()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2600})
+            page.goto(server + "/Image_Lab", wait_until="domcontentloaded")
+            page.wait_for_selector("#imagelab-status-0", timeout=60_000)
+            assert "data=digits" in page.url
+            before = _il_status(page)
+            assert before["state"] == "paused" and before["map-step"] == "0"
+            page.locator(".st-key-il_play button").first.click()
+            deadline = time.monotonic() + 30
+            now = before
+            while time.monotonic() < deadline:
+                now = _il_status(page)
+                if int(now["map-step"] or 0) >= 20 and now["digest"] != before["digest"]:
+                    break
+                page.wait_for_timeout(250)
+            assert int(now["map-step"]) > 0 and now["digest"] != before["digest"], now
+            page.locator(".st-key-il_pause button").first.click()
+            page.wait_for_function(
+                "() => document.querySelector('#imagelab-status-0')?.dataset.state === 'paused'",
+                timeout=15_000)
+            page.wait_for_timeout(1500)
+            assert page.locator('[data-testid="stException"]').count() == 0
+
+            # click generated point #3 on the map (a WebGL trace: click at its pixel position)
+            sel = '[class*="st-key-il_map_0_"] iframe'
+            box = page.locator(sel).bounding_box()
+            x, y, row = page.evaluate("""(s) => {
+                const gd = document.querySelector(s).contentWindow.document.getElementById('plot');
+                const i = gd._fullData.findIndex(t => t.meta === 'generated');
+                const t = gd._fullData[i], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+                return [xa.l2p(Array.from(t.x)[3]) + xa._offset, ya.l2p(Array.from(t.y)[3]) + ya._offset,
+                        Array.from(t.customdata)[3]]; }""", sel)
+            page.mouse.move(box["x"] + x, box["y"] + y)     # plotly picks a WebGL point on hover first
+            page.wait_for_timeout(700)
+            page.mouse.click(box["x"] + x, box["y"] + y)
+            # the audit panel now shows that point: the sample itself (pixels) and its parents
+            page.get_by_text(f"generated #{row} (the sample itself)").first.wait_for(timeout=20_000)
+            page.get_by_text("Convex parents").first.wait_for(timeout=5_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+    assert time.monotonic() - t_start < 120

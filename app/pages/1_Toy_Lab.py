@@ -1,8 +1,11 @@
 """Train GAMO (or a baseline) on a 2D toy in seconds and watch it live: M's decision regions, D's score, each minority class's convex hull, and the generated points moving toward the class periphery; click a generated point to see its convex parents, or compare two methods side by side.
 
 The page only wires widgets: settings and figures live in ``app/ui/toylab.py``, the live runs
-(engine run handles, each training in its own process) in ``app/ui/toylab_runs.py``. Every setting is
-mirrored in the URL, so a link reproduces the exact setup.
+(engine run handles, each training in its own process) in ``app/ui/toylab_runs.py``; the run
+buttons and status line (``app/ui/run_controls.py``), the runs' life (``app/ui/live_runs.py``), the
+curves (``app/ui/curves.py``), the live chart (``app/ui/live_plot.py``), the URL state
+(``app/ui/url_state.py``) and the health table (``app/ui/health_view.py``) are shared with the
+Image Lab. Every setting is mirrored in the URL, so a link reproduces the exact setup.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from app.ui import toylab as tl  # noqa: E402
 from app.ui.figures import figure_json, generated_indices_from_selection  # noqa: E402
 from app.ui.health_view import show_collapse_warnings, show_health_table  # noqa: E402
 from app.ui.live_plot import live_plot  # noqa: E402
+from app.ui.run_controls import apply_action, run_buttons, status_line  # noqa: E402
 from app.ui.toylab_runs import (  # noqa: E402
     LiveRun,
     save_run,
@@ -33,6 +37,7 @@ from app.ui.toylab_runs import (  # noqa: E402
     stop_runs,
     wait_for_step,
 )
+from app.ui.url_state import sync_url, widget_default  # noqa: E402
 from gamo.config import METHOD_LABELS, METHODS, DataConfig  # noqa: E402
 from gamo.data import load_dataset  # noqa: E402
 from gamo.errors import GamoError  # noqa: E402
@@ -77,10 +82,7 @@ def _with(options: list, value) -> list:
     return sorted(set(options) | {value})
 
 
-def _ensure(key: str, value) -> None:
-    """Give a widget its value from the current settings unless it already has one."""
-    if key not in ss:
-        ss[key] = value
+_ensure = widget_default
 
 
 # every widget that holds a setting (cleared to load a preset)
@@ -262,95 +264,31 @@ def ensure_runs(s: tl.ToySettings) -> list[LiveRun] | None:
     return runs
 
 
+def _restart(s: tl.ToySettings) -> list[LiveRun] | None:
+    stop_runs(ss.tl_runs)
+    for k in [k for k in ss if str(k).startswith(("tl_follow_", "tl_sel_seen_"))]:
+        del ss[k]
+    return _start(s)
+
+
 def controls(runs: list[LiveRun], s: tl.ToySettings) -> None:
     players = sorted({p for r in runs for p in r.players}, key="MDG".index)
-    # wide enough for "Pause" beside its icon on a 1400-pixel window
-    cols = st.columns([1, 1.2, 1, 1.1, 0.25, 1, 1, 1, 1.9])
-    play = cols[0].button("Play", key="tl_play", type="primary", width="stretch",
-                          icon=":material/play_arrow:")
-    pause = cols[1].button("Pause", key="tl_pause", width="stretch", icon=":material/pause:")
-    step = cols[2].button("Step", key="tl_step", width="stretch", icon=":material/skip_next:",
-                          help="One full iteration (every player updates once), then pause.")
-    reset = cols[3].button("Reset", key="tl_reset", width="stretch",
-                           icon=":material/restart_alt:",
-                           help="Start again from step 0 with the same settings.")
-    by_player = {}
-    helps = {"M": "Advance only M (the classifier) by one update.",
-             "D": "Advance only D (the discriminator) by one update.",
-             "G": "Advance only G (the generator) by one update."}
-    for i, p in enumerate("MDG"):
-        by_player[p] = cols[5 + i].button(f"Step {p}", key=f"tl_step_{p}", width="stretch",
-                                          disabled=p not in players, help=helps[p])
-    cols[8].caption("Per-player steps move only that player, in the runs that have it "
-                    "(D exists only in methods with a discriminator, such as GAMO).")
-
-    if play:
-        for r in runs:
-            if r.handle.status.state in ("paused", "starting", "running"):
-                r.handle.resume()
-        ss.tl_action = "play"
-    if pause:
-        for r in runs:
-            r.handle.pause()
-        ss.tl_action = "pause"
-    if reset:
-        stop_runs(runs)
-        ss.tl_runs = _start(s)
-        ss.tl_action = "reset"
-        for k in [k for k in ss if str(k).startswith(("tl_follow_", "tl_sel_seen_"))]:
-            del ss[k]
-    one = "all" if step else next((p for p, b in by_player.items() if b), None)
-    if one is not None:
-        chosen = [r for r in runs if one == "all" or one in r.players]
-        targets = []
-        for r in chosen:
-            try:
-                done = r.handle.step_count(timeout=5.0)
-            except (TimeoutError, RuntimeError):   # not started yet, or ended: the status says
-                done = r.handle.status.step
-            targets.append(done + 1)
-            r.handle.step(1, None if one == "all" else {one})
-        wait_for_step(chosen, targets, timeout=5.0)
-        ss.tl_action = "step" if one == "all" else one
+    action = run_buttons("tl", players=players, per_player_note=(
+        "Per-player steps move only that player, in the runs that have it "
+        "(D exists only in methods with a discriminator, such as GAMO)."))
+    if action is None:
+        return
+    ss.tl_runs = apply_action(action, runs, lambda: _restart(s), players_of=lambda r: r.players)
+    ss.tl_action = action
 
 
 # --------------------------------------------------------------------------------------
 # the live view (a fragment that redraws while a run trains)
 # --------------------------------------------------------------------------------------
-def _rate(snaps) -> float | None:
-    """Iterations per second over the last ~2 s of snapshots."""
-    if len(snaps) < 2:
-        return None
-    last = snaps[-1]
-    for s in reversed(snaps[:-1]):
-        if last.elapsed - s.elapsed >= 2.0 or s is snaps[0]:
-            dt = last.elapsed - s.elapsed
-            return (last.step - s.step) / dt if dt > 0 else None
-    return None
-
-
 def _status_line(i: int, r: LiveRun, snap, snaps, redraw: int) -> None:
-    st_ = r.handle.status
-    rate = _rate(snaps) if st_.state == "running" else None
-    digest = tl.points_digest(snap.generated if snap else None)
-    step = snap.step if snap else 0
-    rate_txt = f" · {rate:,.0f} it/s" if rate else ""
-    draw_ms = ss.get("tl_draw_ms")
-    draw_txt = f" · last redraw {draw_ms:.0f} ms" if draw_ms is not None else ""
-    st.markdown(
-        f'<span id="toylab-status-{i}" data-step="{step}" data-digest="{digest}" '
-        f'data-state="{st_.state}" data-redraw="{redraw}" '
-        f'data-busy-ms="{ss.get("tl_busy_ms", 0.0):.0f}" '
-        # the page's own counters on hover, so the line fits on one line and does not move the
-        # chart when a run starts
-        f'title="redraw {redraw}{draw_txt} · points {digest}">'
-        f"<b>{METHOD_LABELS[r.method]}</b> · <b>step {step:,}</b> of {st_.total:,} · "
-        f"{st_.state}{rate_txt}</span>",
-        unsafe_allow_html=True,
-    )
-    if st_.state == "error":
-        st.error(f"**The run stopped with an error:** {st_.error}\n\n{_hint(st_.error or '')}",
-                 icon="⚠️")
+    status_line(i, r, snap, snaps, dom_id="toylab-status",
+                digest=tl.points_digest(snap.generated if snap else None), redraw=redraw,
+                busy_ms=ss.get("tl_busy_ms", 0.0), draw_ms=ss.get("tl_draw_ms"), hint=_hint)
 
 
 def _selected(i: int, r: LiveRun, snap) -> int | None:
@@ -564,9 +502,7 @@ if counts_error:
     st.sidebar.error(counts_error)
     st.error(f"{counts_error} The run keeps the last valid counts.")
 ss.tl_settings = settings
-query = tl.settings_to_query(settings)
-if {k: st.query_params.get(k) for k in query} != query:
-    st.query_params.update(query)
+sync_url(tl.settings_to_query(settings))
 
 runs = ensure_runs(settings)
 if runs:

@@ -1,5 +1,12 @@
-"""The app's building blocks (figures, Toy Lab settings, live runs); none of them calls Streamlit
-except :mod:`app.ui.live_plot`, the live chart component.
+"""The app's building blocks, shared by the pages where both labs need them.
+
+Plain modules (no Streamlit; testable alone): :mod:`~app.ui.figures`, :mod:`~app.ui.curves`,
+:mod:`~app.ui.live_runs`, :mod:`~app.ui.queries` (run inside a run's process), the labs' own logic
+(:mod:`~app.ui.toylab`, :mod:`~app.ui.toylab_runs`, :mod:`~app.ui.imagelab`,
+:mod:`~app.ui.imagelab_runs`) and the pure half of :mod:`~app.ui.url_state`. Streamlit blocks:
+:mod:`~app.ui.live_plot` (the in-place chart component), :mod:`~app.ui.run_controls` (run
+buttons, status line), :mod:`~app.ui.health_view`, :mod:`~app.ui.warm` (the server's head starts)
+and :func:`app.ui.url_state.sync_url` / :func:`~app.ui.url_state.widget_default`.
 
 This package's own import is light (no torch), so the Home page can read :func:`runs_in`.
 """

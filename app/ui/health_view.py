@@ -23,11 +23,18 @@ HEALTH_CAPTION = (
 )
 
 
-def show_collapse_warnings(health: Mapping[str, Mapping[str, Any]] | None, method: str = "gamo") -> int:
-    """One ``st.warning`` per collapsed class of ``health``; returns how many were shown."""
+def show_collapse_warnings(health: Mapping[str, Mapping[str, Any]] | None, method: str = "gamo",
+                           max_shown: int | None = None) -> int:
+    """One ``st.warning`` per collapsed class of ``health`` (with ``max_shown``: that many, then
+    one line naming the other collapsed classes); returns how many classes have collapsed."""
     shown = collapsed_classes(health)
-    for c in shown:
+    head = shown if max_shown is None else shown[:max_shown]
+    for c in head:
         st.warning(collapse_message(c, health[str(c)], method), icon="⚠️")
+    rest = shown[len(head):]
+    if rest:
+        st.warning(f"**The generator has also collapsed for class{'es' if len(rest) > 1 else ''} "
+                   f"{', '.join(str(c) for c in rest)}** (see the generator health table).", icon="⚠️")
     return len(shown)
 
 

@@ -6,19 +6,20 @@ Everything here is a plain function of settings, arrays or engine snapshots:
   :func:`settings_to_query`), so a teacher can share an exact setup as a link;
 * :func:`build_config`, the widgets' values as a :class:`gamo.config.RunConfig`;
 * what is drawn from a snapshot: :func:`toy_view` (the 2D figure), :func:`trail_positions`,
-  :func:`generated_stats`, :func:`history_series` and the side charts, :func:`generated_table`
-  (the CSV export), :func:`points_digest`, :func:`explain` (the student-facing panel), and the
-  generator's health (:func:`health_markdown`, :func:`collapse_message`; drawn by
-  ``app/ui/health_view.py``).
+  :func:`generated_stats`, :func:`generated_chart`, :func:`generated_table` (the CSV export),
+  :func:`explain` (the student-facing panel), and the generator's health
+  (:func:`health_markdown`, :func:`collapse_message`; drawn by ``app/ui/health_view.py``);
+* re-exported from the shared :mod:`app.ui.curves` (the Image Lab draws them too):
+  :func:`history_series`, :func:`loss_chart`, :func:`score_chart`, :func:`compare_chart`,
+  :func:`points_digest`.
 
 Nothing here starts a thread or calls Streamlit; see ``app/ui/toylab_runs.py`` for the live runs.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.ui.figures import class_colors, metric_curves, toy_figure, trails_legend_entry
+from app.ui.curves import compare_chart, history_series, loss_chart, points_digest, score_chart
+from app.ui.url_state import parse_bool, parse_query, to_query
 from gamo.config import LOSSES, METHOD_LABELS, METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from gamo.geometry import convex_hull, hull_distance
 from gamo.snapshot import Generated, Snapshot
@@ -158,12 +161,6 @@ def parse_counts(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _first(v: Any) -> str:
-    if isinstance(v, (list, tuple)):
-        return str(v[-1]) if v else ""
-    return str(v)
-
-
 def _parse_field(name: str, raw: str) -> Any:
     """One query value -> the field's type; ValueError when it is not acceptable."""
     raw = raw.strip()
@@ -193,11 +190,7 @@ def _parse_field(name: str, raw: str) -> Any:
             raise ValueError("choose ls or ce")
         return raw.lower()
     if name in ("show_d", "trails"):
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError("use 1 or 0")
+        return parse_bool(raw)
     lo, hi = BOUNDS[name]
     kind = type(getattr(DEFAULTS, name))
     try:
@@ -230,17 +223,7 @@ def settings_from_query(params: Mapping[str, Any]) -> tuple[ToySettings, list[st
         The settings, and one warning per value that was rejected (that field keeps its
         default).
     """
-    values: dict[str, Any] = {}
-    warnings: list[str] = []
-    for key, name in QUERY_KEYS.items():
-        if key not in params:
-            continue
-        raw = _first(params[key])
-        try:
-            values[name] = _parse_field(name, raw)
-        except ValueError as e:
-            default = settings_to_query(DEFAULTS)[key]
-            warnings.append(f"URL parameter {key}={raw!r} ignored ({e}); using the default {default!r}")
+    values, warnings = parse_query(params, QUERY_KEYS, DEFAULTS, _parse_field)
     s = dataclasses.replace(DEFAULTS, **values)
     # consistency between fields
     if s.dataset not in MULTICLASS_TOYS and s.n_classes != 2:
@@ -270,19 +253,9 @@ def _fit_counts(counts: Sequence[int], k: int) -> tuple[int, ...]:
     return tuple(counts + [counts[-1]] * (k - len(counts)))
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    if isinstance(v, tuple):
-        return ",".join(str(int(c)) for c in v)
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
 def settings_to_query(s: ToySettings) -> dict[str, str]:
     """All settings as query parameters (every key is written, so a link stays exact)."""
-    return {key: _fmt(getattr(s, name)) for key, name in QUERY_KEYS.items()}
+    return to_query(s, QUERY_KEYS)
 
 
 def class_counts(s: ToySettings) -> tuple[int, ...]:
@@ -641,46 +614,6 @@ def health_markdown(health: Mapping[str, Mapping[str, Any]] | None) -> str:
     return "\n".join(lines)
 
 
-def history_series(
-    snaps: Sequence[Snapshot],
-    stats: Callable[[Snapshot], Mapping[str, float]] | None = None,
-) -> dict[str, Any]:
-    """Curves over training steps from a run's snapshots.
-
-    Parameters
-    ----------
-    snaps : sequence of Snapshot
-        Oldest first.
-    stats : callable, optional
-        ``snapshot -> generated_stats(...)`` (memoised by the caller); skipped when None.
-
-    Returns
-    -------
-    dict
-        ``steps`` (T,), ``losses`` {player: (T,)}, ``acsa``, ``gm`` (T,), ``recall`` (T, K)
-        on the test split, and, with ``stats``, ``misclassified`` and ``hull_distance`` (T,).
-    """
-    steps = np.array([s.step for s in snaps], dtype=np.int64)
-    players = [p for p in ("M", "D", "G") if any(p in s.losses for s in snaps)]
-    losses = {p: np.array([s.losses.get(p, np.nan) for s in snaps], dtype=np.float64) for p in players}
-    k = max((len(s.test.recall) for s in snaps), default=0)
-    recall = np.full((len(snaps), k), np.nan)
-    for i, s in enumerate(snaps):
-        recall[i, : len(s.test.recall)] = s.test.recall
-    out: dict[str, Any] = {
-        "steps": steps,
-        "losses": losses,
-        "acsa": np.array([s.test.acsa for s in snaps], dtype=np.float64),
-        "gm": np.array([s.test.gm for s in snaps], dtype=np.float64),
-        "recall": recall,
-    }
-    if stats is not None:
-        st = [stats(s) for s in snaps]
-        out["misclassified"] = np.array([d["misclassified"] for d in st], dtype=np.float64)
-        out["hull_distance"] = np.array([d["hull_distance"] for d in st], dtype=np.float64)
-    return out
-
-
 # ------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------
@@ -813,29 +746,6 @@ def _add_parent_hover(data: list[dict[str, Any]], gen: Generated) -> None:
             "<br>%{text}<br><i>click to show its parents</i><extra></extra>"
 
 
-def loss_chart(series: Mapping[str, Any], *, height: int = 230) -> go.Figure:
-    """Each player's loss over steps."""
-    colors = {"M": "#3b6ea5", "D": "#8c564b", "G": "#e377c2"}
-    names = {"M": "M (classifier)", "D": "D (discriminator)", "G": "G (generator)"}
-    fig = metric_curves(series["steps"], {names[p]: v for p, v in series["losses"].items()},
-                        "Losses", colors={names[p]: c for p, c in colors.items()},
-                        height=height, uirevision="losses", validate=False)
-    return fig
-
-
-def score_chart(series: Mapping[str, Any], *, height: int = 260) -> go.Figure:
-    """Per-class recall, ACSA and GM on the (balanced) test split over steps."""
-    lines: dict[str, np.ndarray] = {}
-    for k in range(series["recall"].shape[1]):
-        lines[f"class {k} recall"] = series["recall"][:, k]
-    lines["ACSA"] = series["acsa"]
-    lines["GM"] = series["gm"]
-    cols = {f"class {k} recall": c for k, c in enumerate(class_colors(series["recall"].shape[1]))}
-    cols.update({"ACSA": "#111111", "GM": "#7f7f7f"})
-    return metric_curves(series["steps"], lines, "Test recall, ACSA, GM", (0.0, 1.05),
-                         colors=cols, height=height, uirevision="scores", validate=False)
-
-
 def generated_chart(series: Mapping[str, Any], real_distance: float | None = None, *,
                     height: int = 230) -> go.Figure:
     """Share of generated points M misclassifies, and their mean distance to the hull boundary."""
@@ -848,32 +758,6 @@ def generated_chart(series: Mapping[str, Any], real_distance: float | None = Non
     if real_distance is not None and np.isfinite(real_distance) and len(series["steps"]):
         fig.add_hline(y=real_distance, line=dict(color="#2ca02c", dash="dot", width=1),
                       annotation_text="real minority points", annotation_font_size=10)
-    return fig
-
-
-def compare_chart(named: Mapping[str, Mapping[str, Any]], minority: Sequence[int], *,
-                  height: int = 280) -> go.Figure:
-    """Compare mode: minority recall and ACSA of each run over steps, on one chart."""
-    # runs may be at different steps: put everything on the union of steps (NaN gaps)
-    all_steps = np.unique(np.concatenate([np.asarray(s["steps"]) for s in named.values()]))
-    lines: dict[str, np.ndarray] = {}
-    for label, s in named.items():
-        pos = {int(v): i for i, v in enumerate(s["steps"])}
-        idx = np.array([pos.get(int(v), -1) for v in all_steps])
-
-        def pick(a: np.ndarray) -> np.ndarray:
-            out = np.full(len(idx), np.nan)
-            out[idx >= 0] = np.asarray(a)[idx[idx >= 0]]
-            return out
-
-        lines[f"{label}: ACSA"] = pick(s["acsa"])
-        if minority:
-            lines[f"{label}: minority recall"] = pick(np.nanmean(s["recall"][:, list(minority)], axis=1))
-    fig = metric_curves(all_steps, lines, "Side by side: ACSA and minority recall (test)",
-                        (0.0, 1.05), height=height, uirevision="compare", validate=False)
-    for tr in fig.data:
-        if tr.name.endswith("minority recall"):
-            tr.line.dash = "dash"
     return fig
 
 
@@ -911,14 +795,6 @@ def generated_table(gen: Generated | None, x_train: np.ndarray, step: int | None
             df[f"parent{j + 1}_x2"] = xt[rows, 1]
             df[f"parent{j + 1}_weight"] = np.asarray(gen.parent_w[:, j], dtype=np.float64)
     return df
-
-
-def points_digest(gen: Generated | None) -> str:
-    """A short fingerprint of the generated positions (changes whenever a point moves)."""
-    if gen is None:
-        return "none"
-    x = np.round(np.asarray(gen.x, dtype=np.float64), 5)
-    return hashlib.sha1(x.tobytes()).hexdigest()[:10]
 
 
 # ------------------------------------------------------------------------------------------

@@ -7,19 +7,18 @@ module adds what the page needs around the handle and never calls Streamlit eith
 
 * :class:`LiveRun` -- a handle plus the run's data, hulls, fixed axes, live settings and a
   memo of per-snapshot statistics;
-* :func:`start_live_run` / :func:`stop_runs`, :func:`wait_for_step` (so Step and Reset work in
-  a plain rerun), :func:`wait_idle` (the worker is paused with no single step left to do);
+* :func:`start_live_run`;
 * :func:`save_run`, which writes a paused or finished run to the run store with
-  :class:`gamo.runs.RunWriter`;
-* a watchdog that pauses runs nobody has looked at for a while (a closed browser tab must not
-  keep a CPU busy until the step cap), and ends them (their processes) after longer.
+  :class:`gamo.runs.RunWriter`.
+
+Stopping, stepping, waiting and the watchdog are the shared :mod:`app.ui.live_runs` (re-exported
+here: :func:`stop_runs`, :func:`wait_for_step`, :func:`wait_idle`, :func:`start_watchdog`).
 """
 from __future__ import annotations
 
 import functools
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from app.ui import runs_in
+from app.ui.live_runs import (
+    IDLE_PAUSE_S,
+    new_handle,
+    start_watchdog,
+    stop_runs,
+    wait_for_step,
+    wait_idle,
+)
 from app.ui.toylab import (
     STEP_CAP,
     ToySettings,
@@ -48,12 +54,9 @@ from gamo.train import RunHandle, export_state
 from gamo.worker import ProcessRunHandle
 
 __all__ = ["LiveRun", "start_live_run", "stop_runs", "wait_for_step", "wait_idle", "save_run",
-           "RUN_NAME_RE", "IDLE_PAUSE_S"]
+           "start_watchdog", "RUN_NAME_RE", "IDLE_PAUSE_S"]
 
 RUN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
-IDLE_PAUSE_S = 120.0      # a run nobody polled for this long is paused by the watchdog
-IDLE_STOP_S = 1800.0      # ... and ended (its process gone) after this long
-LIVE_STATES = ("starting", "running", "paused")
 
 
 @dataclass
@@ -126,8 +129,7 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
     the run trains), about the plot area's size (markers keep their size when the image is not
     stretched much).
     """
-    kind = ProcessRunHandle if runs_in() == "process" else RunHandle
-    handle = kind(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
+    handle = new_handle(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
     hulls = minority_hulls(data.x_train, data.y_train)
     xr, yr = axis_ranges(data.x_train, data.x_test)
     run = LiveRun(handle=handle, cfg=cfg, method=cfg.train.method, data=data, hulls=hulls,
@@ -139,54 +141,6 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
     run.apply_live(s)
     handle.start()
     return run
-
-
-def stop_runs(runs: list[LiveRun] | None, wait: float = 2.0) -> None:
-    """Stop every run's worker (waits a little for each to end)."""
-    for r in runs or []:
-        r.handle.stop(wait=wait)
-
-
-def wait_for_step(runs: list[LiveRun], targets: list[int], timeout: float = 5.0) -> bool:
-    """Wait until each run's latest snapshot reaches its target step (or the run ends)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done = True
-        for r, t in zip(runs, targets):
-            st = r.handle.status
-            if st.state in ("error", "finished", "stopped"):
-                continue
-            if st.step < t or r.handle.latest is None:
-                done = False
-        if done:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-
-
-def wait_idle(run: LiveRun, timeout: float = 3.0) -> bool:
-    """True once the run is paused (or ended) with no single step left to do.
-
-    A query runs in the worker between two iterations, after the steps already asked for, so a
-    round trip that finds the step counter unchanged means the worker is idle.
-    """
-    h = run.handle
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if h.status.state not in ("paused", "finished", "stopped", "error"):
-            return False
-        if h.status.state == "error":
-            return True
-        try:
-            a = h.step_count(timeout=max(0.1, deadline - time.monotonic()))
-            time.sleep(0.05)
-            b = h.step_count(timeout=max(0.1, deadline - time.monotonic()))
-        except (TimeoutError, RuntimeError):
-            return not h.alive
-        if a == b:
-            return True
-    return False
 
 
 def save_run(run: LiveRun, root: str | Path, name: str, s: ToySettings | None = None) -> Path:
@@ -247,24 +201,3 @@ def save_run(run: LiveRun, root: str | Path, name: str, s: ToySettings | None = 
     state = h.status.state
     writer.set_status("finished" if state == "finished" else "stopped", latest.step)
     return out
-
-
-def start_watchdog(runs: list[LiveRun], idle_s: float = IDLE_PAUSE_S,
-                   stop_s: float = IDLE_STOP_S) -> threading.Thread:
-    """Pause the runs when the page has not polled them for ``idle_s`` seconds; end them (and
-    their processes) after ``stop_s``."""
-
-    def watch() -> None:
-        while any(r.handle.alive for r in runs):
-            now = time.monotonic()
-            for r in runs:
-                if now - r.last_poll > idle_s and r.handle.status.state == "running":
-                    r.handle.pause()
-                    r.events.append({"step": r.handle.status.step, "set": "paused by watchdog"})
-                if now - r.last_poll > stop_s and r.handle.alive:
-                    r.handle.stop(wait=5.0)
-            time.sleep(1.0)
-
-    t = threading.Thread(target=watch, name="toylab-watchdog", daemon=True)
-    t.start()
-    return t
