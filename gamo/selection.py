@@ -17,8 +17,8 @@ from pathlib import Path
 
 
 class BestVal:
-    """The evaluated step with the highest validation GM so far (ties: the earlier one) and
-    the test metrics at that step.
+    """The evaluated step with the highest validation GM so far (equal GMs: the higher
+    validation ACSA, then the earlier step) and the test metrics at that step.
 
     Feed it the records of a run in order with :meth:`update`; records without ``"val"``
     (steps where the validation split was not evaluated) are skipped. Those that have training
@@ -42,8 +42,10 @@ class BestVal:
         self.evaluated += 1
         if self.first_step is None:
             self.first_step = int(rec["step"])
-        if self._best is not None and not val["gm"] > self._best["val"]["gm"]:
-            return False                   # ties keep the earlier step
+        # by GM, then ACSA (GM is 0 whenever one class has no validation hit, which a small
+        # split gives at every epoch: ACSA still tells those epochs apart); ties keep the earlier
+        if self._best is not None and not (val["gm"], val["acsa"]) > (self._best["val"]["gm"], self._best["val"]["acsa"]):
+            return False
         t = rec["test"]
         self._best = {
             "step": int(rec["step"]),

@@ -8,7 +8,7 @@ protocols, with the paper's figures beside ours:
 
 * **last epoch**: the test scores after the last epoch;
 * **best val. epoch**: the test scores at the evaluated epoch with the highest GM on the
-  balanced validation split (training images the profile left unused; earliest on ties), the
+  balanced validation split (training images the profile left unused; equal GMs by validation ACSA, then the earliest), the
   paper's protocol. Runs stored before the validation split existed show "-" there.
 
 One test evaluation of 100 images a class has a standard error of about 0.012 GM and epochs
@@ -188,7 +188,7 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
              "- finished runs by device: " + ("; ".join(f"{k}: {v}" for k, v in sorted(machines.items())) or "none"),
              "- test scores under two protocols: after the **last epoch**, and at the **best val. epoch**, the "
              "evaluated epoch with the highest GM on a balanced validation split of training images the profile "
-             f"left unused ({sizes} per class; earliest on ties), as the paper selects; \"-\": runs stored "
+             f"left unused ({sizes} per class; equal GMs by validation ACSA, then the earliest), as the paper selects; \"-\": runs stored "
              "before the validation split (or resumed from such a run)",
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

@@ -35,3 +35,13 @@ def test_update_says_when_a_step_is_the_new_best():
     assert [t.update(r) for r in (_rec(1, 0.2, 0.3), _rec(2, 0.2, 0.4), _rec(3, 0.3, 0.1), _rec(4, None, 1.0))] \
         == [True, False, True, False]
     assert t.best["step"] == 3 and t.best["test"]["acsa"] == 0.1
+
+
+def test_equal_gms_are_told_apart_by_acsa():
+    """A small validation split leaves GM at 0 in every epoch where one class has no hit; the
+    choice then goes by ACSA, not to the first epoch (an untrained network)."""
+    def rec(step, acsa, test_gm):
+        return {"step": step, "epoch": step / 10, "val": {"acsa": acsa, "gm": 0.0},
+                "test": {"acsa": test_gm, "gm": test_gm, "accuracy": test_gm, "recall": [test_gm] * 2}}
+    b = BestVal.from_records([rec(10, 0.3, 0.0), rec(20, 0.9, 0.8), rec(30, 0.7, 0.7), rec(40, 0.9, 0.6)]).to_dict()
+    assert b["step"] == 20 and b["test"]["gm"] == 0.8            # highest ACSA; 40 only ties it

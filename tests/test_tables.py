@@ -33,7 +33,7 @@ def test_bench_table_runs_skips_and_writes(tmp_path, capsys):
     assert all(b is not None and b["val_per_class"] == 100 for b in bests)
     assert rows["gamo"]["best_val_n_seeds"] == "2"
     assert float(rows["gamo"]["best_val_gm_mean"]) == pytest.approx((bests[0]["test"]["gm"] + bests[1]["test"]["gm"]) / 2)
-    assert "(100 per class; earliest on ties)" in md
+    assert "(100 per class; equal GMs by validation ACSA, then the earliest)" in md
     capsys.readouterr()
 
     # a second call skips the finished runs (their files are untouched)
