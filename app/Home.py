@@ -39,6 +39,10 @@ PAGE_NOTES: dict[str, str] = {
         "CIFAR10, SVHN or your own table), watch the generated points migrate in a PCA or UMAP "
         "map fitted on the real points only, and audit every generated sample."
     ),
+    "Runs": (
+        "Every stored run (yours and the committed benchmark runs): compare their curves, "
+        "export one's balanced training set, samples, config and checkpoint, or delete your own."
+    ),
 }
 
 
@@ -67,8 +71,13 @@ def balanced_scores(recall: list[float], counts: list[int]) -> dict[str, float]:
     }
 
 
-def illustration() -> object:
-    """A hand-made 2D imbalanced toy: the minority hull and a few convex combinations."""
+N_CROSSES = 8               # convex combinations in Home's picture (its caption says so; 12 hid each other)
+PICTURE_TITLE = "Convex oversampling, by hand"
+
+
+def illustration(n_crosses: int = N_CROSSES) -> object:
+    """A hand-made 2D imbalanced toy: the minority hull and ``n_crosses`` convex combinations,
+    chosen apart from one another so that every cross can be seen."""
     rng = np.random.default_rng(7)
     maj = rng.normal(loc=(0.0, 0.0), scale=(1.0, 0.9), size=(300, 2))
     # a small, elongated minority class up and to the right of the majority
@@ -77,18 +86,28 @@ def illustration() -> object:
     x = np.vstack([maj, minr])
     y = np.r_[np.zeros(len(maj), int), np.ones(len(minr), int)]
 
-    # 12 convex combinations, each of 4 minority points with random weights
-    parents = np.stack([rng.choice(len(minr), size=4, replace=False) for _ in range(12)])
-    weights = rng.dirichlet(np.full(4, 0.8), size=12)
+    # candidate convex combinations, each of 4 minority points with random weights; keep
+    # n_crosses far from each other and from the real points (a weighted average of random
+    # points clusters near the centroid, where crosses would hide one another)
+    cand = 400
+    parents = np.stack([rng.choice(len(minr), size=4, replace=False) for _ in range(cand)])
+    weights = rng.dirichlet(np.full(4, 0.6), size=cand)
     order = np.argsort(-weights, axis=1)  # heaviest parent first
     parents = np.take_along_axis(parents, order, axis=1)
     weights = np.take_along_axis(weights, order, axis=1)
-    gen = np.einsum("mk,mkd->md", weights, minr[parents])  # (12, 2) weighted averages
+    pts = np.einsum("mk,mkd->md", weights, minr[parents])  # (cand, 2) weighted averages
+    gap_real = np.min(np.linalg.norm(pts[:, None] - minr[None], axis=2), axis=1)
+    keep = [int(np.argmax(gap_real))]
+    for _ in range(n_crosses - 1):   # farthest point first: well apart, and off the real dots
+        d = np.min(np.linalg.norm(pts[:, None] - pts[keep][None], axis=2), axis=1)
+        keep.append(int(np.argmax(np.minimum(d, 2.0 * gap_real))))
+    parents, weights, gen = parents[keep], weights[keep], pts[keep]
 
     # highlight the point whose parents are most spread out, so the lines are easy to see
-    spread = [np.ptp(minr[p], axis=0).sum() for p in parents]
+    spread = [np.min([np.linalg.norm(minr[a] - minr[b]) for i, a in enumerate(p) for b in p[i + 1:]])
+              for p in parents]
     sel = int(np.argmax(spread))
-    return toy_figure(
+    fig = toy_figure(
         x,
         y,
         hulls={1: convex_hull(minr)},
@@ -99,10 +118,17 @@ def illustration() -> object:
         parents_w=weights[sel],
         x_range=(-3.5, 5.5),
         y_range=(-3.0, 4.0),
-        title="Convex oversampling of a minority class (hand-made example)",
         height=470,
         uirevision="home",
     )
+    # the title is a heading above the chart (in a narrow column Plotly cut it off); the weights
+    # on the parents alternate above and below their circles, so that near ones do not overlap
+    fig.update_layout(margin=dict(l=40, r=10, t=10, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.0, font=dict(size=11)))
+    for tr in fig.data:
+        if tr.meta == "parent-markers":
+            tr.textposition = ["top center" if j % 2 == 0 else "bottom center" for j in range(len(tr.x))]
+    return fig
 
 
 def page_description(path: Path) -> str:
@@ -199,14 +225,16 @@ paper (100 points per class for the image sets), and both scores are shown durin
     )
 
 with right:
+    st.markdown(f"**{PICTURE_TITLE}**")
     st.plotly_chart(illustration(), width="stretch", key="home_illustration")
     st.caption(
-        "Blue dots: 300 majority points. Red dots: 25 minority points; the dashed red line is "
-        "their convex hull. Red crosses: 12 weighted averages of minority points (each of 4 "
-        "points, weights ≥ 0 summing to 1), so each lies inside the hull. The star is one of "
-        "them: the lines join it to its 4 parents, thicker = larger weight. This picture is "
-        "made by hand; in the Toy Lab the generator learns the weights, and M's gradients "
-        "move the points toward the side of the hull that faces the majority class."
+        f"Blue dots: 300 majority points. Red dots: 25 minority points; the dashed red line is "
+        f"their convex hull. Red crosses: {N_CROSSES} weighted averages of minority points (each "
+        "of 4 points, weights ≥ 0 summing to 1), so each lies inside the hull. The star is one "
+        "of them: the lines join it to its 4 parents, thicker = larger weight, with the weights "
+        "written by them. This picture is made by hand; in the Toy Lab the generator learns the "
+        "weights, and M's gradients move the points toward the side of the hull that faces the "
+        "majority class."
     )
 
 st.header("GAMO: three players")
@@ -232,9 +260,9 @@ one for each real training point of class $i$. The sample is their weighted aver
 (eq. 1):
 """
     )
-    st.latex(
-        r"G(z \mid i) = \sum_{j=1}^{n_i} w_j\,x_j,\qquad w_j \ge 0,\ \ \sum_j w_j = 1"
-    )
+    # two short lines: one long one was cut in a narrow column
+    st.latex(r"G(z \mid i) = \sum_{j=1}^{n_i} w_j\,x_j")
+    st.latex(r"w_j \ge 0,\quad \sum_j w_j = 1")
     st.markdown(
         "Because the weights are non-negative and sum to 1, **every generated point lies "
         "inside the convex hull** of the real points of its class."
@@ -303,5 +331,8 @@ generated samples are placed on that fixed map, so what moves is the generator, 
 layout. Its audit answers the practitioner's question: is a generated sample a near copy of
 one real image, far from its class (or nearer another class), or one the classifier
 disputes? The flagged ones can be exported and looked at.
+
+**The Runs page** keeps what you trained: every saved run and the committed benchmark runs, side
+by side, with their curves and exports.
 """
 )

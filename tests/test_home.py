@@ -30,3 +30,13 @@ def test_home_links_and_explains_the_image_lab(monkeypatch) -> None:
     captions = " ".join(c.value for c in at.caption)
     assert "real images" in captions and "audit" in captions
     assert "Image Lab" in " ".join(m.value for m in at.markdown)
+
+
+def test_home_links_and_explains_the_runs_page(monkeypatch) -> None:
+    monkeypatch.setenv("GAMO_WARM_UP", "0")
+    at = AppTest.from_file(str(HOME), default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    links = [el.proto.label for el in at.get("page_link")]
+    assert "Runs" in links and links.index("Runs") > links.index("Image Lab")
+    captions = " ".join(c.value for c in at.caption)
+    assert "Every stored run" in captions and "export" in captions and "delete" in captions
