@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 
 import pytest
 
@@ -88,13 +89,20 @@ def test_parallel_table_runner_fills_cells_and_stops_at_its_deadline(tmp_path, c
 
     root3 = tmp_path / "runs3"
     run3 = root3 / "digits-ls" / "baseline-seed0"
-    timer = threading.Timer(12.0, lambda: signal.raise_signal(signal.SIGINT))
+    def interrupt_once_running() -> None:   # once the cell has made its run (slow on a loaded machine)
+        deadline = time.monotonic() + 90
+        while not (run3 / "checkpoint.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        signal.raise_signal(signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt_once_running, daemon=True)
     timer.start()
     try:
         code = tp.main(tiny + ["--methods", "baseline", "--steps", "1000000", "--deadline", "120",
                                "--root", str(root3), "--out", str(tmp_path / "t3")])
     finally:
-        timer.cancel()
+        timer.join(timeout=120)
     assert code == 130
     assert json.loads((run3 / "status.json").read_text())["state"] == "stopped"
     assert (run3 / "checkpoint.pt").exists() and not (run3 / "final.json").exists()
