@@ -82,7 +82,7 @@ def illustration(n_crosses: int = N_CROSSES) -> object:
     maj = rng.normal(loc=(0.0, 0.0), scale=(1.0, 0.9), size=(300, 2))
     # a small, elongated minority class up and to the right of the majority
     u = rng.uniform(-1.0, 1.0, size=(25, 1))
-    minr = (2.9, 1.5) + 1.4 * u * np.array([0.6, -0.8]) + rng.normal(0, 0.35, size=(25, 2))
+    minr = (3.3, 1.2) + 2.4 * u * np.array([0.55, -0.83]) + rng.normal(0, 0.45, size=(25, 2))
     x = np.vstack([maj, minr])
     y = np.r_[np.zeros(len(maj), int), np.ones(len(minr), int)]
 
@@ -103,9 +103,11 @@ def illustration(n_crosses: int = N_CROSSES) -> object:
         keep.append(int(np.argmax(np.minimum(d, 2.0 * gap_real))))
     parents, weights, gen = parents[keep], weights[keep], pts[keep]
 
-    # highlight the point whose parents are most spread out, so the lines are easy to see
-    spread = [np.min([np.linalg.norm(minr[a] - minr[b]) for i, a in enumerate(p) for b in p[i + 1:]])
-              for p in parents]
+    # highlight the point whose parents lie far from each other and from it, so that the lines
+    # are long and the weights written by the parents do not overlap
+    spread = [min(np.min([np.linalg.norm(minr[a] - minr[b]) for i, a in enumerate(p) for b in p[i + 1:]]),
+                  np.min(np.linalg.norm(minr[p] - g, axis=1)))
+              for p, g in zip(parents, gen)]
     sel = int(np.argmax(spread))
     fig = toy_figure(
         x,
@@ -116,8 +118,8 @@ def illustration(n_crosses: int = N_CROSSES) -> object:
         selected=sel,
         parents_x=minr[parents[sel]],
         parents_w=weights[sel],
-        x_range=(-3.5, 5.5),
-        y_range=(-3.0, 4.0),
+        x_range=(-3.2, 6.2),
+        y_range=(-3.0, 4.3),
         height=470,
         uirevision="home",
     )
@@ -128,6 +130,11 @@ def illustration(n_crosses: int = N_CROSSES) -> object:
     for tr in fig.data:
         if tr.meta == "parent-markers":
             tr.textposition = ["top center" if j % 2 == 0 else "bottom center" for j in range(len(tr.x))]
+        elif tr.legendgroup == "real1":        # small dots, so the crosses among them stand out
+            tr.marker.size = 6
+            tr.marker.line.width = 0.5
+        elif tr.meta == "generated":
+            tr.marker.size = 11
     return fig
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from gamo.config import RunConfig, cpu_cores
+from gamo.cpuload import ThreadGovernor, adapt_enabled
+from gamo.history import SnapshotHistory
 from gamo.data import load_dataset
 from gamo.data.types import Dataset
 from gamo.errors import GamoError
@@ -68,6 +70,11 @@ class Trainer:
         self.data = data if data is not None else load_dataset(cfg.data)
         self.device = resolve_device(cfg.train.device)
         self.method: Method = make_method(cfg, self.data, self.device)
+        # on a CPU with several torch threads, fewer while other work keeps the cores busy
+        # (spinning OpenMP threads made a phase 13-65x slower, not 1.5-2.5x: gamo/cpuload.py)
+        self.thread_governor: ThreadGovernor | None = None
+        if self.device.type == "cpu" and torch.get_num_threads() > 1 and adapt_enabled():
+            self.thread_governor = ThreadGovernor(torch.get_num_threads())
         if state is not None:
             self._load_state(state)
         tc = cfg.train
@@ -129,6 +136,8 @@ class Trainer:
 
     def step(self, players: set[str] | None = None) -> None:
         """One iteration of the method (``players`` limits a GAMO iteration to some players)."""
+        if self.thread_governor is not None:
+            self.thread_governor.poll()
         self._losses.update(self.method.step(players))
 
     def snapshot_due(self) -> bool:
@@ -205,10 +214,15 @@ class Trainer:
 class Control:
     """Commands from another thread to a running :func:`train` loop (used by RunHandle).
 
-    The loop calls :meth:`next` before each iteration; it blocks while paused.
+    The loop calls :meth:`next` before each iteration; it blocks while paused. Beyond pause,
+    resume and single steps, a pacer (the app's lockstep and slow modes) can let a run go up
+    to a step and no further (:meth:`run_until`), or pause it once it has reached a step
+    (:meth:`pause_at`); the loop makes a snapshot wherever it stops, so what is shown is where
+    the run is. An ``extendable`` run that reaches its step cap waits for :meth:`extend`
+    instead of ending.
     """
 
-    def __init__(self, paused: bool = False) -> None:
+    def __init__(self, paused: bool = False, extendable: bool = False) -> None:
         self._cv = threading.Condition()
         self.paused = paused
         self.stopped = False
@@ -218,23 +232,47 @@ class Control:
         self.force_snapshot = False
         self._calls: deque[tuple[Callable[[], Any], Future]] = deque()
         self._closed = False   # the loop ended: nobody will run queued calls any more
+        self.until: int | None = None      # running: do not pass this step (a pacer's target)
+        self._drain_to: int | None = None  # paused, but first run on up to this step
+        self.extendable = extendable
+        self.at_cap = False                # an extendable run waits at its step cap
+        self._extend = 0
+        self.on_cap: Callable[[], None] | None = None     # called when the run waits at its cap
+        self.on_extend: Callable[[], None] | None = None  # ... and when it was extended
 
-    def next(self) -> tuple[bool, set[str] | None]:
+    def _may_go(self, step: int | None) -> bool:   # with self._cv held
+        if self.paused:
+            draining = self._drain_to is not None and step is not None and step < self._drain_to
+            return draining or bool(self._pending)
+        return self.until is None or step is None or step < self.until
+
+    def will_wait(self, step: int) -> bool:
+        """True when the loop, at ``step``, would block in :meth:`next` (the loop makes a
+        snapshot first, so that the last one shown is where the run stops)."""
+        with self._cv:
+            return not self.stopped and not self._may_go(step)
+
+    def next(self, step: int | None = None) -> tuple[bool, set[str] | None]:
         """Block until the loop may advance; returns (go on?, players for this iteration).
 
+        ``step`` is the loop's step count (needed for :meth:`run_until` and :meth:`pause_at`).
         Calls queued with :meth:`call` run here, in the loop's thread, between iterations.
         """
         with self._cv:
             while True:
                 self._run_calls()
-                if not self.paused or self._pending or self.stopped:
+                if self.stopped or self._may_go(step):
                     break
                 self._cv.wait(timeout=0.5)
             if self.stopped:
                 return False, None
-            if self.paused and self._pending:
-                self.force_snapshot = True
-                return True, self._pending.popleft()
+            if self.paused:
+                if self._drain_to is not None and step is not None and step < self._drain_to:
+                    return True, None
+                self._drain_to = None
+                if self._pending:
+                    self.force_snapshot = True
+                    return True, self._pending.popleft()
             return True, None
 
     def take_lr(self) -> dict[str, float]:
@@ -249,11 +287,31 @@ class Control:
     def pause(self) -> None:
         with self._cv:
             self.paused = True
+            self._drain_to = None
+
+    def pause_at(self, step: int) -> None:
+        """Pause once the loop has reached ``step`` (at once if it is there or beyond)."""
+        with self._cv:
+            self.paused = True
+            self._drain_to = int(step)
+            self._cv.notify_all()
 
     def resume(self) -> None:
         with self._cv:
             self.paused = False
+            self.until = None
+            self._drain_to = None
             self._pending.clear()   # single steps asked earlier are superseded by running freely
+            self._cv.notify_all()
+
+    def run_until(self, step: int) -> None:
+        """Run (not paused), but do not pass ``step``: the loop waits there, still "running",
+        until a later target comes (a pacer moves several runs in lockstep this way)."""
+        with self._cv:
+            self.paused = False
+            self.until = int(step)
+            self._drain_to = None
+            self._pending.clear()
             self._cv.notify_all()
 
     def step(self, n: int = 1, players: set[str] | None = None) -> None:
@@ -266,6 +324,34 @@ class Control:
         with self._cv:
             self.stopped = True
             self._cv.notify_all()
+
+    def extend(self, n: int) -> None:
+        """Give a run waiting at its step cap ``n`` more steps (it stays paused)."""
+        with self._cv:
+            self._extend += max(0, int(n))
+            self._cv.notify_all()
+
+    def wait_more(self) -> int:
+        """At the step cap: 0 for a run that is not ``extendable`` (it ends); else wait for
+        :meth:`extend` (the extra steps; the run is paused then) or :meth:`stop` (0), running
+        queued calls meanwhile."""
+        with self._cv:
+            if not self.extendable or self.stopped:
+                return 0
+            self.at_cap = True
+        if self.on_cap is not None:
+            self.on_cap()
+        with self._cv:
+            while not self.stopped and not self._extend:
+                self._run_calls()
+                self._cv.wait(timeout=0.5)
+            self._run_calls()
+            n, self._extend = (0 if self.stopped else self._extend), 0
+            self.at_cap = False
+            if n:
+                self.paused, self.until, self._drain_to = True, None, None
+                self._pending.clear()
+            return n
 
     def call(self, fn: Callable[[], Any]) -> Future | None:
         """Queue ``fn`` to run in the loop's thread between two iterations; returns its Future,
@@ -298,7 +384,8 @@ class Control:
 def train(cfg: RunConfig, data: Dataset | None = None, *, state: dict | None = None,
           control: Control | None = None, trainer: Trainer | None = None) -> Iterator[Snapshot]:
     """Train ``cfg`` and yield :class:`Snapshot` s: one at the start, then as ``snapshot_every``
-    and epoch ends say, and one at the end.
+    and epoch ends say, wherever ``control`` makes the run wait (a pause, a pacer's target),
+    and one at the end.
 
     Parameters
     ----------
@@ -308,32 +395,47 @@ def train(cfg: RunConfig, data: Dataset | None = None, *, state: dict | None = N
     state : dict, optional
         A checkpoint to resume from.
     control : Control, optional
-        Pause / single step / stop / live learning rates from another thread.
+        Pause / single step / stop / live learning rates from another thread; with
+        ``control.extendable`` the loop waits at the step cap for more steps.
     trainer : Trainer, optional
         An already built trainer (the caller keeps it to save checkpoints).
     """
     tr = trainer if trainer is not None else Trainer(cfg, data, state)
     yield tr.snapshot(with_train=True)
     last = tr.step_count
-    while not tr.finished:
-        players = None
-        if control is not None:
-            go, players = control.next()
-            if not go:
-                break
-            for player, lr in control.take_lr().items():
-                tr.method.set_lr(player, lr)
-            if control.snapshot_every is not None:
-                tr.snapshot_every = control.snapshot_every
-        tr.step(players)
-        forced = control is not None and control.force_snapshot
-        if forced or tr.snapshot_due():
-            if forced:
-                control.force_snapshot = False
+    while True:
+        while not tr.finished:
+            players = None
+            if control is not None:
+                if tr.step_count != last and control.will_wait(tr.step_count):
+                    # the run stops here (Pause, a pacer's target): show this very step
+                    last = tr.step_count
+                    yield tr.snapshot()
+                go, players = control.next(tr.step_count)
+                if not go:
+                    break
+                for player, lr in control.take_lr().items():
+                    tr.method.set_lr(player, lr)
+                if control.snapshot_every is not None:
+                    tr.snapshot_every = control.snapshot_every
+            tr.step(players)
+            forced = control is not None and control.force_snapshot
+            if forced or tr.snapshot_due():
+                if forced:
+                    control.force_snapshot = False
+                last = tr.step_count
+                yield tr.snapshot()
+        if tr.step_count != last:
             last = tr.step_count
-            yield tr.snapshot()
-    if tr.step_count != last:
-        yield tr.snapshot(with_train=True)
+            yield tr.snapshot(with_train=True)
+        if control is None or not tr.finished:
+            break
+        more = control.wait_more()
+        if not more:
+            break
+        tr.total_steps += more
+        if control.on_extend is not None:
+            control.on_extend()
 
 
 def _step_count(trainer: Trainer) -> int:
@@ -366,7 +468,8 @@ class HandleBase(abc.ABC):
             cfg = cfg.replace(train={"steps": max_steps})
         self.cfg, self.max_steps = cfg, max_steps
         self._lock = threading.Lock()
-        self._snaps: deque[Snapshot] = deque(maxlen=history)
+        # at most ``history`` snapshots and DEFAULT_MAX_BYTES, the older ones thinned by step
+        self._snaps = SnapshotHistory(history)
         self.traceback: str | None = None
 
     @abc.abstractmethod
@@ -397,21 +500,28 @@ class RunHandle(HandleBase):
     max_steps : int, optional
         A cap on the run's steps (the app's safety limit).
     history : int
-        How many snapshots to keep (oldest dropped first).
+        How many snapshots to keep at most (:class:`gamo.history.SnapshotHistory`: the newest
+        dense, older ones thinned by step; also bounded in bytes).
     paused : bool
         Start paused (the first snapshot is still made).
     on_change : callable, optional
         Called from the worker thread as ``on_change(handle, snapshot)`` after each new snapshot,
         and as ``on_change(handle, None)`` when the state changes without one (started, ended,
         error); :class:`gamo.worker.ProcessRunHandle` relays these to another process.
+    extendable : bool
+        At its step cap the run is ``finished`` but its worker waits: :meth:`extend` gives it
+        more steps (it is then paused). Otherwise the worker ends there.
     """
 
     def __init__(self, cfg: RunConfig, data: Dataset | None = None, *, max_steps: int | None = None,
                  history: int = 1000, paused: bool = False,
-                 on_change: Callable[["RunHandle", Snapshot | None], None] | None = None) -> None:
+                 on_change: Callable[["RunHandle", Snapshot | None], None] | None = None,
+                 extendable: bool = False) -> None:
         super().__init__(cfg, max_steps, history)
         self._data = data
-        self.control = Control(paused=paused)
+        self.control = Control(paused=paused, extendable=extendable)
+        self.control.on_cap = self._at_cap
+        self.control.on_extend = self._extended
         self._state = "starting"
         self._error: str | None = None
         self.error_exc: BaseException | None = None
@@ -437,7 +547,8 @@ class RunHandle(HandleBase):
                         self._state = "paused" if self.control.paused else "running"
                 self._changed(snap)
             with self._lock:
-                self._state = "stopped" if self.control.stopped else "finished"
+                if self._state != "finished":    # an extendable run stopped at its cap stays so
+                    self._state = "stopped" if self.control.stopped else "finished"
         except Exception as e:  # surfaced as data, never lost
             with self._lock:
                 self._state = "error"
@@ -447,6 +558,18 @@ class RunHandle(HandleBase):
                 self.traceback = traceback.format_exc()
         finally:
             self.control.close()
+        self._changed(None)
+
+    def _at_cap(self) -> None:        # the loop's thread: an extendable run waits at its cap
+        with self._lock:
+            if self._state in ("running", "paused"):
+                self._state = "finished"
+        self._changed(None)
+
+    def _extended(self) -> None:      # the loop's thread: it has more steps now, paused
+        with self._lock:
+            if self._state == "finished":
+                self._state = "paused"
         self._changed(None)
 
     def _changed(self, snap: Snapshot | None) -> None:
@@ -473,6 +596,21 @@ class RunHandle(HandleBase):
         """Advance ``n`` iterations then stay paused; ``players`` limits them to some players."""
         self.control.step(n, players)
         self._set_live_state("paused")
+
+    def run_until(self, step: int) -> None:
+        """Run, but wait at ``step`` (still "running") until told more (see Control)."""
+        self.control.run_until(step)
+        self._set_live_state("running")
+
+    def pause_at(self, step: int) -> None:
+        """Pause once the run has reached ``step`` (it shows "paused" at once)."""
+        self.control.pause_at(step)
+        self._set_live_state("paused")
+
+    def extend(self, n: int) -> None:
+        """Give a run waiting at its step cap ``n`` more steps (``extendable`` runs only); it
+        is paused then, and ``status.total`` grows by ``n``."""
+        self.control.extend(n)
 
     def stop(self, wait: float | None = 5.0) -> None:
         self.control.stop()
@@ -520,10 +658,22 @@ class RunHandle(HandleBase):
             return RunStatus(self._state, step, total, self._error)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the worker to end; True when it has."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait for the worker to end (an extendable run: to reach its cap); True when it has."""
+        if not self.control.extendable:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.alive:
+            if end is not None and time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
+        return True
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        """True while the run can still train (an extendable run at its cap cannot, until
+        extended)."""
+        if not self._thread.is_alive():
+            return False
+        with self._lock:
+            return self._state != "finished" or not self.control.extendable

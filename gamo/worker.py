@@ -6,7 +6,8 @@ machine the Toy Lab trained at about 100 iterations/s of a possible 250). A Proc
 the same commands and readings as RunHandle, but the run lives in a child process: the child
 holds an ordinary RunHandle and relays between it and the parent over a pipe.
 
-* parent -> child: pause, resume, step, set_lr, set_snapshot_every, query, stop;
+* parent -> child: pause, resume, step, run_until, pause_at, extend, set_lr,
+  set_snapshot_every, query, stop;
 * child -> parent: every new snapshot with the run's status, state changes (started, ended,
   error, with its traceback), and query results.
 
@@ -74,7 +75,8 @@ def warm_up() -> None:
 # ---------------------------------------------------------------------------------------------
 # the child
 # ---------------------------------------------------------------------------------------------
-def _child(conn, cfg: RunConfig, data: Dataset | None, max_steps: int | None, paused: bool) -> None:
+def _child(conn, cfg: RunConfig, data: Dataset | None, max_steps: int | None, paused: bool,
+           extendable: bool = False) -> None:
     send_lock = threading.Lock()
 
     def send(msg: tuple) -> None:
@@ -98,7 +100,8 @@ def _child(conn, cfg: RunConfig, data: Dataset | None, max_steps: int | None, pa
         except Exception as e:  # an unpicklable result or exception
             send(("result", qid, False, RuntimeError(f"query result could not be sent: {e}")))
 
-    h = RunHandle(cfg, data, max_steps=max_steps, history=1, paused=paused, on_change=on_change)
+    h = RunHandle(cfg, data, max_steps=max_steps, history=1, paused=paused, on_change=on_change,
+                  extendable=extendable)
     h.start()
     try:
         while True:
@@ -113,6 +116,12 @@ def _child(conn, cfg: RunConfig, data: Dataset | None, max_steps: int | None, pa
                 h.resume()
             elif op == "step":
                 h.step(msg[1], msg[2])
+            elif op == "until":
+                h.run_until(msg[1])
+            elif op == "pause_at":
+                h.pause_at(msg[1])
+            elif op == "extend":
+                h.extend(msg[1])
             elif op == "lr":
                 h.set_lr(msg[1], msg[2])
             elif op == "every":
@@ -137,9 +146,9 @@ class ProcessRunHandle(HandleBase):
     """
 
     def __init__(self, cfg: RunConfig, data: Dataset | None = None, *, max_steps: int | None = None,
-                 history: int = 1000, paused: bool = False) -> None:
+                 history: int = 1000, paused: bool = False, extendable: bool = False) -> None:
         super().__init__(cfg, max_steps, history)
-        self._data, self._paused0 = data, paused
+        self._data, self._paused0, self._extendable = data, paused, extendable
         self._child_status = RunStatus("starting", 0, self.cfg.train.steps, None)
         self._live = "paused" if paused else "running"   # what the last command asked
         self._futures: dict[int, Future] = {}
@@ -153,7 +162,8 @@ class ProcessRunHandle(HandleBase):
         ctx = process_context()
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(target=_child, name="gamo-run", daemon=True,
-                                 args=(child, self.cfg, self._data, self.max_steps, self._paused0))
+                                 args=(child, self.cfg, self._data, self.max_steps, self._paused0,
+                                       self._extendable))
         # A spawned or forkserver child re-imports the parent's __main__ module unless told
         # otherwise; under `streamlit run` that is Streamlit's CLI (a second or more, and the child
         # must not import Streamlit). The child needs nothing from __main__: hide it while the
@@ -224,6 +234,19 @@ class ProcessRunHandle(HandleBase):
     def step(self, n: int = 1, players: set[str] | None = None) -> None:
         self._live = "paused"
         self._send("step", int(n), None if players is None else set(players))
+
+    def run_until(self, step: int) -> None:
+        self._live = "running"
+        self._send("until", int(step))
+
+    def pause_at(self, step: int) -> None:
+        self._live = "paused"
+        self._send("pause_at", int(step))
+
+    def extend(self, n: int) -> None:
+        """More steps for a run waiting at its step cap (``extendable`` runs); it is paused then."""
+        self._live = "paused"
+        self._send("extend", int(n))
 
     def set_lr(self, player: str, lr: float) -> None:
         self._send("lr", player, float(lr))

@@ -115,7 +115,7 @@ def test_toy_lab_plays_in_chromium(server, tmp_path) -> None:
             copy.locator("g.legend").wait_for(state="attached", timeout=10_000)
             assert copy.evaluate("c => getComputedStyle(c).display") == "block"
             assert copy.evaluate("c => c.querySelector('g.legend').getBoundingClientRect().width") > 100
-            assert "D(x | class 1)" in copy.evaluate("c => c.textContent")
+            assert "class 1 (minority) real" in copy.evaluate("c => c.textContent")
             assert view.locator(".js-plotly-plot g.legend").count() == 0
             # the 2D view is the live_plot component: one chart updated in place while it trains
             draws = page.evaluate("() => document.querySelector("

@@ -280,3 +280,49 @@ def test_query_exception_reaches_the_caller(handles, tiny_cfg):
 
 def _raises(trainer: Trainer):
     raise KeyError("nope")
+
+
+# pacing: where a run stops is what it shows; run_until / pause_at; extending a finished run
+def test_pause_shows_the_step_where_the_run_stopped(handles, tiny_cfg):
+    h = _paused(handles, tiny_cfg, snapshot_every=50)
+    h.resume()
+    wait_until(lambda: h.step_count() > 7, what="running")
+    h.pause()
+    s = h.step_count()
+    wait_until(lambda: h.latest.step == s, what="a snapshot where it stopped")
+    h.step()
+    wait_until(lambda: h.latest.step == s + 1, what="one step")
+    time.sleep(0.2)
+    assert h.step_count() == s + 1 and h.latest.step == s + 1       # Step is one iteration
+
+
+def test_run_until_waits_running_and_pause_at_drains(handles, tiny_cfg):
+    h = _paused(handles, tiny_cfg, snapshot_every=50)
+    h.run_until(7)
+    wait_until(lambda: h.latest.step == 7, what="the target")
+    time.sleep(0.3)
+    assert h.step_count() == 7 and h.status.state == "running"      # waits there, running
+    h.run_until(12)
+    wait_until(lambda: h.latest.step == 12, what="the next target")
+    h.pause_at(15)
+    assert h.status.state == "paused"                                # paused at once on screen ...
+    wait_until(lambda: h.latest.step == 15, what="drained to 15")   # ... after the last steps
+    time.sleep(0.3)
+    assert h.step_count() == 15
+    h.pause_at(15)                                                   # there already: nothing to do
+    h.step(players={"G"})
+    wait_until(lambda: h.latest.step == 16, what="a G step after the drain")
+
+
+def test_extendable_run_finishes_then_takes_more_steps(handles, tiny_cfg):
+    h = handles(tiny_cfg("gamo", steps=10_000, snapshot_every=5), max_steps=15, extendable=True)
+    assert h.wait(TIMEOUT), "run did not reach its cap"
+    st = h.status
+    assert st.state == "finished" and st.step == 15 and st.total == 15 and not h.alive
+    assert h.step_count() == 15                                      # it still answers
+    h.extend(10)
+    wait_until(lambda: h.status.state == "paused" and h.status.total == 25, what="extended")
+    assert h.alive
+    h.resume()
+    wait_until(lambda: h.status.state == "finished" and h.status.step == 25, what="the new cap")
+    assert h.latest.step == 25

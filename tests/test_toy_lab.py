@@ -130,21 +130,47 @@ def test_step_advances_and_moves_points_then_reset_clears(app) -> None:
     assert s4["step"] == 0 and s4["digest"] == s0["digest"]  # same seed: the same start
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", tl.TOY_METHODS)
 def test_every_method_renders_and_steps(app, method) -> None:
+    """A method the page offers starts and steps (no error state is accepted)."""
     at = app(method=method, counts="300,30").run()
     no_exception(at)
-    if at.error:  # a method the engine refuses on 2D data (e.g. image augmentation): a message
-        text = " ".join(e.value for e in at.error)
-        assert "The run stopped with an error" in text and "Traceback" not in text
-        assert status(at)[0]["state"] == "error"
-        return
+    assert not at.error, [e.value for e in at.error]
     (s0,) = status(at)
+    assert s0["state"] == "paused" and s0["step"] == 0
     at.button(key="tl_step").click().run()
     no_exception(at)
+    assert not at.error, [e.value for e in at.error]
     (s1,) = status(at)
     assert s1["step"] == 1 and s1["state"] == "paused"
     assert at.info and "Test recall" in at.info[0].value
+
+
+def test_only_methods_that_run_on_2d_points_are_offered(app) -> None:
+    at = app().run()
+    offered = at.selectbox(key="tl_method").options
+    assert "Augment+CN" not in offered and len(offered) == len(tl.TOY_METHODS)
+    assert set(tl.TOY_METHODS) == set(METHODS) - {"augment"}
+    # a link that names it falls back with a warning, and never starts a run that fails
+    at = app(method="augment", compare="augment").run()
+    no_exception(at)
+    text = " ".join(w.value for w in at.warning)
+    assert "images only" in text
+    assert at.selectbox(key="tl_method").value == tl.DEFAULTS.method
+    assert [s["state"] for s in status(at)] == ["paused"] and not at.error
+
+
+def test_a_run_that_fails_says_so_and_shows_no_spinner(app) -> None:
+    # ADASYN refuses well-separated blobs (no minority point has a majority neighbour)
+    at = app(data="blobs", counts="300,30", method="adasyn").run()
+    no_exception(at)
+    (s,) = status(at)
+    assert s["state"] == "error"
+    text = " ".join(e.value for e in at.error)
+    assert "The run stopped with an error" in text and "SMOTE" in text and "Traceback" not in text
+    page = " ".join(x.value for x in list(at.info) + list(at.markdown) + list(at.caption))
+    assert "Building" not in page and "…" not in " ".join(i.value for i in at.info)
+    assert any("could not be trained on this data" in i.value for i in at.info)
 
 
 def test_play_then_pause(app) -> None:
@@ -222,7 +248,7 @@ def test_figure1_preset_loads_nonconvex_gamo_vs_gamo_no_d(app) -> None:
     no_exception(at)
     assert at.selectbox(key="tl_dataset").value == "nonconvex"
     assert at.selectbox(key="tl_method").value == "gamo"
-    assert at.selectbox(key="tl_compare").value == "gamo_no_d"
+    assert at.multiselect(key="tl_compare").value == ["gamo_no_d"]
     assert at.radio(key="tl_loss").value == "ce"
     runs = status(at)
     assert [r["run"] for r in runs] == [0, 1] and all(r["step"] == 0 for r in runs)
@@ -255,6 +281,212 @@ def test_save_from_the_page(app, tmp_path) -> None:
     assert (out / "config.json").exists() and (out / "checkpoint.pt").exists()
 
 
+def _runs(at: AppTest) -> list:
+    return at.session_state["tl_runs"]
+
+
+def _wait(pred, timeout: float = 20.0, what: str = "condition") -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_compare_four_methods_in_a_grid_with_method_colours(app) -> None:
+    at = app(compare="gamo_no_d,baseline,smote", counts="300,30").run()
+    no_exception(at)
+    assert [r["run"] for r in status(at)] == [0, 1, 2, 3]
+    at.button(key="tl_step").click().run()
+    assert [r["step"] for r in status(at)] == [1, 1, 1, 1]
+    charts = live_charts(at)
+    views, cmp = charts[:4], charts[4]
+    # every panel the same size: same height, fixed margins Plotly may not grow, same axes
+    assert len({(v["layout"]["height"], json.dumps(v["layout"]["margin"], sort_keys=True)) for v in views}) == 1
+    assert all(v["layout"]["margin"]["autoexpand"] is False for v in views)
+    assert len({json.dumps([v["layout"]["xaxis"]["range"], v["layout"]["yaxis"]["range"]]) for v in views}) == 1
+    # the side-by-side chart: one colour per method (never near-black), legend under the plot
+    assert cmp["layout"]["title"]["text"].startswith("Side by side")
+    by_method: dict[str, set] = {}
+    for tr in cmp["data"]:
+        by_method.setdefault(tr["name"].split(":")[0], set()).add(tr["line"]["color"])
+    assert len(by_method) == 4 and all(len(c) == 1 for c in by_method.values())
+    colors = {label: c.pop() for label, c in by_method.items()}
+    assert len(set(colors.values())) == 4
+    assert all(int(c[1:3], 16) + int(c[3:5], 16) + int(c[5:7], 16) > 60 for c in colors.values())
+    assert cmp["layout"]["legend"]["orientation"] == "h" and cmp["layout"]["legend"]["y"] < 0
+    # each panel's title is in its method's colour, as in the chart
+    for v in views:
+        label = v["layout"]["title"]["text"].split(" — ")[0]
+        assert v["layout"]["title"]["font"]["color"] == colors[label]
+
+
+def test_compared_runs_move_in_lockstep(app) -> None:
+    at = app(compare="baseline", counts="300,30", speed="10").run()
+    at.button(key="tl_play").click().run()
+    no_exception(at)
+    for _ in range(4):
+        time.sleep(0.6)
+        at.run()
+        steps = [r["step"] for r in status(at)]
+        assert steps[0] == steps[1], steps          # every redraw: the same step on both sides
+    assert steps[0] > 0
+    runs = _runs(at)
+    # the faster run never gets far ahead (two snapshot intervals at most)
+    counts = [r.handle.step_count() for r in runs]
+    assert abs(counts[0] - counts[1]) <= 2 * 10 + 1, counts
+    at.button(key="tl_pause").click().run()
+    no_exception(at)
+    st = status(at)
+    assert [r["state"] for r in st] == ["paused", "paused"]
+    assert st[0]["step"] == st[1]["step"] > 0
+    assert [r.handle.step_count() for r in runs] == [st[0]["step"]] * 2   # stopped there, both
+
+
+def test_a_slow_pace_is_that_many_iterations_per_second(app) -> None:
+    from app.ui.live_runs import rate
+
+    at = app(pace="5", counts="300,30").run()
+    assert at.select_slider(key="tl_pace").value == 5
+    run = _runs(at)[0]
+    at.button(key="tl_play").click().run()
+    t0 = time.monotonic()
+    time.sleep(3.0)
+    n = run.handle.step_count()
+    dt = time.monotonic() - t0
+    at.button(key="tl_pause").click().run()
+    assert 0.6 * 5 * dt <= n <= 5 * dt + 2, (n, dt)       # about 5 iterations a second
+    r = rate(run.handle.history())
+    hist = run.handle.history()
+    # one snapshot per iteration: a learner sees every step
+    assert [s.step for s in hist[-4:]] == list(range(hist[-1].step - 3, hist[-1].step + 1))
+    assert rate is not None
+    span = hist[-1].elapsed - hist[1].elapsed
+    assert 3.0 <= (hist[-1].step - hist[1].step) / span <= 6.5
+
+
+def test_pause_stops_where_pressed_and_step_is_one_iteration(app) -> None:
+    at = app(counts="300,30").run()
+    run = _runs(at)[0]
+    at.button(key="tl_play").click().run()
+    time.sleep(0.8)
+    at.button(key="tl_pause").click().run()
+    (s,) = status(at)
+    assert s["state"] == "paused" and s["step"] > 0
+    assert run.handle.step_count() == s["step"]           # the view shows where it stopped
+    time.sleep(0.4)
+    assert run.handle.step_count() == s["step"]           # and it stays there
+    at.button(key="tl_step").click().run()
+    (s1,) = status(at)
+    assert s1["step"] == s["step"] + 1 and run.handle.step_count() == s["step"] + 1
+
+
+def test_a_finished_run_says_so_and_can_be_extended(app, monkeypatch) -> None:
+    import app.ui.toylab_runs as tr
+
+    monkeypatch.setattr(tl, "STEP_CAP", 60)
+    monkeypatch.setattr(tr, "STEP_CAP", 60)
+    monkeypatch.setattr(tr, "EXTEND_STEPS", 40)
+    at = app(counts="300,30").run()
+    run = _runs(at)[0]
+    at.button(key="tl_play").click().run()
+    _wait(lambda: run.handle.status.state == "finished", what="the cap")
+    at.run()
+    no_exception(at)
+    (s,) = status(at)
+    assert s["state"] == "finished" and s["step"] == 60
+    assert any("Finished" in x.value and "step cap" in x.value for x in at.success)
+    at.button(key="tl_extend").click().run()
+    no_exception(at)
+    _wait(lambda: run.handle.status.state == "finished" and run.handle.status.step == 100,
+          what="the extended cap")
+    at.run()
+    (s,) = status(at)
+    assert s["step"] == 100 and run.handle.status.total == 100
+
+
+def test_the_timeline_goes_back_and_replays(app) -> None:
+    at = app(counts="300,30").run()
+    for _ in range(3):
+        at.button(key="tl_step").click().run()
+    run = _runs(at)[0]
+    hist = run.handle.history()
+    assert [h.step for h in hist] == [0, 1, 2, 3]
+    assert at.select_slider(key="tl_timeline").value == 3
+    at.select_slider(key="tl_timeline").set_value(1).run()
+    no_exception(at)
+    (s,) = status(at)
+    assert s["step"] == 1 and s["digest"] == tl.points_digest(hist[1].generated)
+    # the explanation and the curves at that step
+    assert f"ACSA {hist[1].test.acsa:.2f}" in at.info[0].value
+    losses = live_charts(at)[1]
+    assert losses["layout"]["shapes"] and losses["layout"]["shapes"][0]["x0"] == 1
+    assert any("Showing step 1 of 3" in c.value for c in at.caption)
+    at.button(key="tl_replay_btn").click().run()
+    seen = [status(at)[0]["step"]]
+    for _ in range(4):
+        at.run()
+        seen.append(status(at)[0]["step"])
+    assert seen[:3] == [2, 3, 3] or seen[:2] == [1, 2], seen
+    assert not at.session_state["tl_replay"] and seen[-1] == 3
+    at.button(key="tl_latest").click().run()
+    assert status(at)[0]["step"] == 3
+
+
+def test_same_data_baseline_reference_in_one_click(app) -> None:
+    at = app(counts="300,30").run()
+    at.button(key="tl_play").click().run()
+    time.sleep(0.6)
+    at.button(key="tl_pause").click().run()
+    step = status(at)[0]["step"]
+    at.button(key="tl_ref_0").click().run()
+    no_exception(at)
+    refs = at.session_state["tl_refs"]
+    (mine,) = refs.values()
+    ref = mine[step]
+    _wait(lambda: ref.state == "done", timeout=60, what="the reference")
+    at.run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "id='toylab-ref-0'" in text and f"Baseline CN, same data, {step:,} iteration" in text
+    assert ref.result()["steps"] == step and 0 <= ref.result()["acsa"] <= 1
+
+
+def test_captions_follow_the_class_colours_and_counts_are_plural(app) -> None:
+    at = app(data="blobs", counts="300,30,30").run()
+    caption = " ".join(c.value for c in at.caption)
+    assert "the minorities are red (class 1, 30), green (class 2, 30)" in caption
+    assert "Blue is the majority class, red the minority" not in caption
+    guide = at.expander[-1].markdown[0].value
+    assert "red, green:\n  minorities" in guide and "red: minority" not in guide
+    at = app(counts="1000,1").run()
+    text = " ".join(e.value for e in at.error)
+    assert "only 1 point;" in text and "1 points" not in text
+
+
+def _plotly_specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def test_long_tail_and_paper_profiles_for_multiclass_toys(app) -> None:
+    at = app(data="blobs", classes="5", imb="exp", ir="50", nmax="1000").run()
+    no_exception(at)
+    assert at.radio(key="tl_imb").value == "exp"
+    (bars,) = [f for f in _plotly_specs(at) if f["layout"]["title"]["text"] == "Training points per class"]
+    assert list(bars["data"][0]["y"]) == [1000, 376, 141, 53, 20]
+    run = _runs(at)[0]
+    assert list(np.bincount(run.data.y_train)) == [1000, 376, 141, 53, 20]
+    at.radio(key="tl_imb").set_value("paper").run()
+    no_exception(at)
+    assert at.number_input(key="tl_classes").value == 10
+    (bars,) = [f for f in _plotly_specs(at) if f["layout"]["title"]["text"] == "Training points per class"]
+    assert list(bars["data"][0]["y"]) == [1000, 500, 250, 188, 125, 88, 50, 25, 15, 10]
+    assert list(np.bincount(_runs(at)[0].data.y_train)) == list(bars["data"][0]["y"])
+    # two-class toys offer counts and the step ratio only
+    at = app(data="moons").run()
+    assert at.radio(key="tl_imb").options == ["points per class", "step ratio"]
+
+
 # --------------------------------------------------------------------------------------
 # settings and the URL
 # --------------------------------------------------------------------------------------
@@ -268,7 +500,8 @@ def test_parse_counts() -> None:
 
 def test_settings_round_trip_through_the_url() -> None:
     s = dataclasses.replace(tl.DEFAULTS, dataset="spirals", n_classes=3, counts=(500, 40, 20),
-                            method="gamo_no_d", compare="gamo", lr_d=5e-4, show_d=False, seed=7)
+                            method="gamo_no_d", compare="gamo,baseline,smote", lr_d=5e-4,
+                            show_d=True, seed=7, pace=5)
     q = tl.settings_to_query(s)
     assert all(isinstance(v, str) for v in q.values())
     back, warnings = tl.settings_from_query(q)
@@ -292,6 +525,12 @@ def test_settings_from_query_rejects_bad_values() -> None:
     assert s.n_classes == 2
     s, w = tl.settings_from_query({"compare": "gamo"})
     assert s.compare == "" and w
+    s, w = tl.settings_from_query({"compare": "baseline,gamo_no_d,smote,adasyn"})
+    assert s.compare == "" and w and "at most 3" in w[0]
+    s, w = tl.settings_from_query({"data": "moons", "imb": "exp"})
+    assert s.imbalance == "ratio" and w
+    s, w = tl.settings_from_query({"data": "blobs", "imb": "paper", "nmax": "500"})
+    assert s.n_classes == 10 and not w
 
 
 def test_build_config_and_profiles() -> None:
@@ -651,3 +890,108 @@ def test_contour_labels_can_be_dropped_while_training() -> None:
            if (t.name or "").startswith("D(")]
     assert on[0].contours.showlabels is True and off[0].contours.showlabels is False
     assert "0.1, 0.3" in off[0].name
+
+
+# --------------------------------------------------------------------------------------
+# what the text claims, what the picture shows
+# --------------------------------------------------------------------------------------
+def test_verdict_says_when_a_run_is_worse_than_baseline_and_why() -> None:
+    hulls = {1: convex_hull(SQUARE)}
+    snap = _snap(3000, [[1, 1], [0.1, 1]], recall=(0.77, 0.93))   # default moons: GAMO, LS
+    stats = dict(tl.generated_stats(snap.generated, hulls), bleed=0.6)
+    ref = {"acsa": 0.91, "gm": 0.9, "recall": [0.99, 0.83], "steps": 3000}
+    text = tl.explain("gamo", "all", snap, stats, minority=[1], reference=ref, loss="ls")
+    assert "does worse than Baseline CN on the same data" in text and "0.85 against 0.91" in text
+    assert "gives away the majority" in text and "60% of the generated points" in text
+    assert "least-squares" in text and "cross-entropy (CE)" in text          # why, and what to change
+    # with cross-entropy the advice differs; GAMO\D is told to add D
+    assert "Learning rate of G" in tl.verdict("gamo", snap, minority=[1], stats=stats, reference=ref, loss="ce")
+    assert "GAMO (with D)" in tl.verdict("gamo_no_d", snap, minority=[1], stats=stats, reference=ref)
+    # no reference: a majority given away is still named (and its points' bleed)
+    alone = tl.verdict("gamo", snap, minority=[1], stats=stats, loss="ls")
+    assert alone and "gives away the majority" in alone and "worse than Baseline" not in alone
+    # a good run, a run too young to judge, Baseline CN itself: nothing
+    good = _snap(3000, [[1, 1]], recall=(0.97, 0.95))
+    assert tl.verdict("gamo", good, minority=[1], stats=dict(stats, bleed=0.05), reference=ref) is None
+    assert tl.verdict("gamo", _snap(100, [[1, 1]], recall=(0.5, 0.5)), minority=[1], reference=ref) is None
+    assert tl.verdict("baseline", snap, minority=[1], reference=ref) is None
+    # collapsed generator: the reason is the collapse
+    health = {"1": {"collapsed": True, "n": 2}}
+    assert "collapsed" in tl.verdict("gamo", snap, minority=[1], stats=stats, reference=ref, health=health)
+
+
+def test_explain_never_says_building_after_an_error() -> None:
+    assert "Building" in tl.explain("gamo", "none", None, None, state="starting")
+    text = tl.explain("adasyn", "none", None, None, state="error")
+    assert "could not be trained" in text and "Building" not in text
+
+
+def test_generated_stats_bleed_counts_points_in_another_class_ground() -> None:
+    hulls = {1: convex_hull(SQUARE)}
+    gen = _snap(0, [[1, 1], [0.5, 1], [1, 0.1], [3, 1]]).generated
+    nearest = lambda pts: np.where(np.asarray(pts)[:, 0] > 2, 0, 1)   # noqa: E731 - class 0 right of x=2
+    assert tl.generated_stats(gen, hulls, nearest)["bleed"] == pytest.approx(0.25)
+    assert np.isnan(tl.generated_stats(gen, hulls)["bleed"])
+
+
+def test_words_follow_numbers_and_colours() -> None:
+    assert tl.plural(1, "point") == "1 point" and tl.plural(1000, "point") == "1,000 points"
+    assert [tl.color_name(k, 4) for k in range(4)] == ["blue", "red", "green", "orange"]
+    cap = tl.classes_caption((1000, 50))
+    assert cap.startswith("Blue dots are the majority class (1,000 training points), red dots the minority (50)")
+    cap = tl.classes_caption((40, 500, 40))
+    assert cap.startswith("Red dots are the majority class 1") and "blue (class 0, 40), green (class 2, 40)" in cap
+
+
+def test_minority_points_are_drawn_on_top_larger_and_outlined() -> None:
+    # 2,000 majority points and 2 minority points at the same spot: the minority shows
+    x = np.array([[5.0, 5.0]] * 2000 + [[5.0, 5.0], [2.0, 2.0]])
+    y = np.array([0] * 2000 + [1, 1])
+    img = _png(tl.real_points_image(x, y, (0, 10), (0, 10), size=(101, 101)))
+    red = np.array([0xD6, 0x27, 0x28])
+    assert np.abs(img[50, 50, :3].astype(int) - red).max() <= 3          # on top of the majority
+    # outlined: a dark ring around the minority dot at (2, 2), larger than a majority dot
+    row, col = 80, 20
+    ring = img[row - 6:row + 7, col - 6:col + 7]
+    assert (ring[..., :3].max(axis=-1) < 90).any() and (ring[..., 3] > 200).sum() >= 30
+    fig = tl.toy_view(None, x, y, hulls={}, x_range=(0, 10), y_range=(0, 10), real_gl=False)
+    real = [t for t in fig.data if str(t.legendgroup or "").startswith("real")]
+    assert [t.legendgroup for t in real] == ["real0", "real1"]           # the minority last (on top)
+    assert real[1].marker.size > real[0].marker.size and real[1].marker.line.width >= 1
+
+
+def test_side_charts_keep_their_legends_and_labels_clear() -> None:
+    snaps = [_snap(0), _snap(10, [[1, 1]], {"M": 1.0}), _snap(20, [[0.1, 1]], {"M": 0.8})]
+    s = tl.history_series(snaps, lambda sn: tl.generated_stats(sn.generated, {1: convex_hull(SQUARE)}))
+    fig = tl.generated_chart(s, 0.3)
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    (ann,) = fig.layout.annotations
+    # the label sits above the line (bottom-anchored, shifted up) on a white box: the line does not cross it
+    assert ann.y == pytest.approx(0.3) and ann.yanchor == "bottom" and ann.yshift > 0 and ann.bgcolor
+    from app.ui.figures import class_sizes_chart
+
+    bars = class_sizes_chart([1000, 376, 20])
+    assert list(bars.data[0].y) == [1000, 376, 20] and list(bars.data[0].text) == ["1,000", "376", "20"]
+    assert list(bars.data[0].marker.color) == tl.class_colors(3)
+    marked = tl.mark_step(tl.loss_chart(s), 10)
+    assert marked.layout.shapes[0].x0 == 10
+
+
+def test_shown_step_is_the_latest_step_every_run_has() -> None:
+    from app.ui.pacer import pace_chunk, shown_step
+
+    a = [_snap(0), _snap(20), _snap(40), _snap(60)]
+    b = [_snap(0), _snap(20), _snap(40)]
+    assert shown_step([a, b]) == 40 and shown_step([a, b], lockstep=False) is None
+    assert shown_step([a, []]) is None
+    assert pace_chunk(0, 25) == 25 and pace_chunk(2, 25) == 1 and pace_chunk(100, 25) == 10
+
+
+def test_a_fresh_server_says_what_is_loading() -> None:
+    """The page shows a loading message before it imports PyTorch and the engine (seconds on a
+    fresh server, a blank page before), and a spinner while the first runs start."""
+    src = PAGE.read_text()
+    first_heavy = min(src.index("from app.ui import toylab"), src.index("import numpy"))
+    assert src.index("_loading.info(") < first_heavy
+    assert src.index("st.set_page_config(") < src.index("_loading = st.empty()")
+    assert "with st.spinner(f\"Starting {what}" in src

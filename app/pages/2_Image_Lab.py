@@ -37,7 +37,8 @@ from app.ui.imagelab_runs import (  # noqa: E402
     start_image_run,
 )
 from app.ui.live_plot import live_plot  # noqa: E402
-from app.ui.live_runs import start_watchdog, stop_runs, wait_for_step  # noqa: E402
+from app.ui.limits_view import lab_full_notice  # noqa: E402
+from app.ui.live_runs import LabFull, check_room, start_watchdog, stop_runs, wait_for_step  # noqa: E402
 from app.ui.run_controls import apply_action, run_buttons, status_line  # noqa: E402
 from app.ui.url_state import sync_url, widget_default  # noqa: E402
 from app.ui.warm import warm_projection, warm_run_server  # noqa: E402
@@ -93,19 +94,9 @@ def _dataset(data_json: str):
 
 
 def _sizes_figure(sizes: list[int], names: tuple[str, ...]):
-    import plotly.graph_objects as go
+    from app.ui.figures import class_sizes_chart     # shared with the Toy Lab
 
-    from app.ui.figures import class_colors
-
-    fig = go.Figure(go.Bar(x=[f"{i}" for i in range(len(sizes))], y=sizes,
-                           marker_color=class_colors(len(sizes)), text=sizes, textposition="outside",
-                           customdata=list(names), cliponaxis=False,
-                           hovertemplate="class %{x} (%{customdata}): %{y} training points<extra></extra>"))
-    fig.update_layout(height=190, margin=dict(l=5, r=5, t=28, b=5), showlegend=False,
-                      title=dict(text="Training points per class", font=dict(size=12), x=0),
-                      yaxis=dict(showgrid=True, gridcolor="#eeeeee"), plot_bgcolor="white",
-                      xaxis=dict(type="category"))
-    return fig
+    return class_sizes_chart(sizes, names)
 
 
 # --------------------------------------------------------------------------------------
@@ -242,7 +233,16 @@ def _start(s: il.ImageSettings, data_cfg: DataConfig) -> list[ImageRun] | None:
     except GamoError as e:
         st.error(f"**This setting cannot be trained:** {e}", icon="⚠️")
         return None
-    runs = [start_image_run(cfg, data, s, paused=True) for cfg in cfgs]
+    runs: list[ImageRun] = []
+    try:
+        check_room(len(cfgs))                          # the server's cap on live runs
+        for cfg in cfgs:
+            runs.append(start_image_run(cfg, data, s, paused=True))
+    except LabFull as e:
+        stop_runs(runs, wait=0.5)
+        ss.il_runs_key = None                          # the next rerun tries again
+        lab_full_notice(e, "il")
+        return None
     start_watchdog(runs)
     wait_for_step(runs, [0] * len(runs), timeout=30.0)
     return runs

@@ -17,7 +17,32 @@ import plotly.graph_objects as go
 from app.ui.figures import class_colors, metric_curves
 from gamo.snapshot import Generated, Snapshot
 
-__all__ = ["history_series", "loss_chart", "score_chart", "compare_chart", "points_digest"]
+__all__ = ["history_series", "loss_chart", "score_chart", "compare_chart", "points_digest",
+           "METHOD_COLORS", "method_color", "mark_step"]
+
+# one colour per method, wherever methods are drawn side by side (distinct at a glance; the
+# classes keep their own palette, app.ui.figures.class_colors)
+METHOD_COLORS: dict[str, str] = {
+    "gamo": "#0072b2", "gamo_no_d": "#e69f00", "baseline": "#4d4d4d", "cg": "#cc79a7",
+    "cg_d": "#d55e00", "dos": "#009e73", "cgan": "#56b4e9", "smote": "#8c564b",
+    "borderline_smote": "#9a9a1f", "adasyn": "#17becf", "class_weighted": "#9467bd",
+    "logit_adjusted": "#a6761d", "ldam_drw": "#1b7837", "augment": "#e377c2",
+}
+
+
+def method_color(method: str, i: int = 0) -> str:
+    """The method's colour (a distinct fallback for an unknown method, by position ``i``)."""
+    fallback = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9")
+    return METHOD_COLORS.get(method, fallback[i % len(fallback)])
+
+
+def mark_step(fig: go.Figure, step: int | None, text: str = "shown") -> go.Figure:
+    """A vertical line at ``step`` (the step the timeline shows); nothing for None."""
+    if step is not None:
+        fig.add_vline(x=int(step), line=dict(color="#555555", width=1, dash="dot"),
+                      annotation_text=f"{text}: step {int(step):,}", annotation_position="top right",
+                      annotation_font_size=10)
+    return fig
 
 
 def history_series(
@@ -91,8 +116,10 @@ def score_chart(series: Mapping[str, Any], *, height: int = 260, per_class: bool
 
 
 def compare_chart(named: Mapping[str, Mapping[str, Any]], minority: Sequence[int], *,
-                  height: int = 280) -> go.Figure:
-    """Compare mode: minority recall and ACSA of each run over steps, on one chart."""
+                  height: int = 300, colors: Mapping[str, str] | None = None) -> go.Figure:
+    """Compare mode: minority recall (dashed) and ACSA (solid) of each run over steps, on one
+    chart; each run in its own colour (``colors``: label -> colour, default
+    :func:`method_color` by position), the legend under the plot (clear of the toolbar)."""
     # runs may be at different steps: put everything on the union of steps (NaN gaps)
     all_steps = np.unique(np.concatenate([np.asarray(s["steps"]) for s in named.values()]))
     lines: dict[str, np.ndarray] = {}
@@ -108,11 +135,20 @@ def compare_chart(named: Mapping[str, Mapping[str, Any]], minority: Sequence[int
         lines[f"{label}: ACSA"] = pick(s["acsa"])
         if minority:
             lines[f"{label}: minority recall"] = pick(np.nanmean(s["recall"][:, list(minority)], axis=1))
-    fig = metric_curves(all_steps, lines, "Side by side: ACSA and minority recall (test)",
-                        (0.0, 1.05), height=height, uirevision="compare", validate=False)
+    cols: dict[str, str] = {}
+    for i, label in enumerate(named):
+        col = (colors or {}).get(label) or method_color("", i)
+        cols[f"{label}: ACSA"] = cols[f"{label}: minority recall"] = col
+    fig = metric_curves(all_steps, lines, "Side by side: ACSA (solid), minority recall (dashed)",
+                        (0.0, 1.05), height=height, uirevision="compare", validate=False,
+                        colors=cols)
     for tr in fig.data:
         if tr.name.endswith("minority recall"):
             tr.line.dash = "dash"
+    fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0,
+                             font=dict(size=11))
+    fig.layout.margin = dict(l=50, r=20, t=50, b=40)
+    fig.layout.xaxis.title = dict(text="step", standoff=4)
     return fig
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "trails_legend_entry",
     "metric_curves",
     "recall_bars",
+    "class_sizes_chart",
     "confusion_figure",
     "generated_indices_from_selection",
 ]
@@ -440,17 +441,21 @@ def toy_figure(
             )
         )
 
-    # real points (WebGL when asked: thousands of SVG markers dominate a browser redraw)
+    # real points (WebGL when asked: thousands of SVG markers dominate a browser redraw); the
+    # largest class first, the minorities on top, larger and outlined, so that a class of a few
+    # points stays visible on its shaded region at any imbalance
     real_type = "scattergl" if real_gl else "scatter"
-    for c in np.unique(y_real):
-        c = int(c)
+    sizes = np.bincount(y_real, minlength=K) if len(y_real) else np.zeros(K, int)
+    for c in sorted((int(c) for c in np.unique(y_real)), key=lambda c: (-sizes[c], c)):
         pts = x_real[y_real == c]
+        small = sizes[c] < sizes.max()
         traces.append(
             dict(type=real_type,
                 x=pts[:, 0],
                 y=pts[:, 1],
                 mode="markers",
-                marker=dict(size=5, color=colors[c], opacity=0.75),
+                marker=(dict(size=8, color=colors[c], opacity=1.0, line=dict(color="#282828", width=1))
+                        if small else dict(size=5, color=colors[c], opacity=0.75)),
                 name=f"{_class_label(c, majority)} real",
                 legendgroup=f"real{c}",
                 hovertemplate=f"class {c} real<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
@@ -748,6 +753,23 @@ def metric_curves(
             )
         )
     return fig
+
+
+def class_sizes_chart(sizes: Sequence[int], names: Sequence[str] | None = None, *,
+                      height: int = 190, title: str = "Training points per class") -> go.Figure:
+    """The imbalance profile as bars: training points per class, in the classes' colours, each
+    count printed on its bar (both labs' sidebars draw it under their profile editor)."""
+    sizes = [int(v) for v in sizes]
+    names = list(names) if names is not None else [f"class {i}" for i in range(len(sizes))]
+    bar = go.Bar(x=[f"{i}" for i in range(len(sizes))], y=sizes,
+                 marker_color=class_colors(len(sizes)), text=[f"{v:,}" for v in sizes],
+                 textposition="outside", customdata=names, cliponaxis=False,
+                 hovertemplate="class %{x} (%{customdata}): %{y} training points<extra></extra>")
+    return go.Figure(bar, layout=dict(
+        height=height, margin=dict(l=5, r=5, t=28, b=5), showlegend=False,
+        title=dict(text=title, font=dict(size=12), x=0),
+        yaxis=dict(showgrid=True, gridcolor="#eeeeee", range=[0, 1.18 * max(sizes + [1])]),
+        plot_bgcolor="white", xaxis=dict(type="category")))
 
 
 def recall_bars(

@@ -28,9 +28,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app.ui.figures import class_colors, metric_curves, toy_figure, trails_legend_entry
-from app.ui.curves import compare_chart, history_series, loss_chart, points_digest, score_chart
+from app.ui.curves import (compare_chart, history_series, loss_chart, mark_step, method_color,
+                           points_digest, score_chart)
+from app.ui.pacer import pace_chunk
 from app.ui.url_state import parse_bool, parse_query, to_query
 from gamo.config import LOSSES, METHOD_LABELS, METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from gamo.errors import ConfigError, GamoError
 from gamo.geometry import convex_hull, hull_distance
 from gamo.snapshot import Generated, Snapshot
 
@@ -42,11 +45,24 @@ __all__ = [
     "history_series", "toy_view",
     "loss_chart", "score_chart", "generated_chart", "compare_chart", "generated_table",
     "points_digest", "explain", "last_mover", "collapsed_classes", "collapse_message",
-    "health_markdown",
+    "health_markdown", "TOY_METHODS", "IMAGE_ONLY_METHODS", "compare_methods", "methods_of",
+    "plural", "color_name", "classes_caption", "reading_guide", "verdict", "MIN_VERDICT_STEP",
 ]
 
 TOY_NAMES = ("moons", "circles", "blobs", "spirals", "nonconvex")
 MULTICLASS_TOYS = ("blobs", "spirals")
+MAX_TOY_CLASSES = 10        # the paper's profile has 10 classes
+MAX_COMPARED = 4            # methods side by side in compare mode (a 2 x 2 grid)
+# methods that cannot run on 2D points (Augment+CN transforms images): the Toy Lab does not offer
+# them, so every method in its list starts and steps (tests/test_toy_lab.py checks each one)
+IMAGE_ONLY_METHODS = ("augment",)
+TOY_METHODS = tuple(m for m in METHODS if m not in IMAGE_ONLY_METHODS)
+# how the class sizes are given: counts, a step ratio, and for the multi-class toys the engine's
+# exponential (long-tail) and paper profiles
+IMBALANCE_KINDS = ("counts", "ratio", "exp", "paper")
+IMBALANCE_LABELS = {"counts": "points per class", "ratio": "step ratio",
+                    "exp": "long tail (exponential)", "paper": "the paper's (10 classes)"}
+MULTICLASS_ONLY_KINDS = ("exp", "paper")
 STEP_CAP = 20_000           # a run never trains longer than this (DESIGN: runs have a step cap)
 N_TEST_PER_CLASS = 100      # balanced test split, as in the paper
 TRAIL_LENGTH = 10           # snapshots of recent positions drawn behind each generated point
@@ -74,10 +90,13 @@ PLOTLY_CONFIG: dict[str, Any] = {
 class ToySettings:
     """Every setting of the Toy Lab (the page's widgets; the URL's query parameters).
 
-    ``imbalance`` is ``"counts"`` (``counts`` gives each class's training size, label order)
-    or ``"ratio"`` (class 0 gets ``n_max`` points, every other class ``n_max / ir``).
-    ``compare`` is ``""`` (one run) or a second method trained side by side on the same data.
-    ``speed`` is the number of iterations between two snapshots (one refresh of the view).
+    ``imbalance`` is ``"counts"`` (``counts`` gives each class's training size, label order),
+    ``"ratio"`` (class 0 gets ``n_max`` points, every other class ``n_max / ir``), and on the
+    multi-class toys ``"exp"`` (a long tail from ``n_max`` down to ``n_max / ir``) or
+    ``"paper"`` (the paper's 10 class sizes, scaled to a largest class of ``n_max``).
+    ``compare`` is ``""`` (one run) or up to three more methods, comma-separated, trained side
+    by side on the same data and seed. ``pace`` is iterations per second (0: full speed);
+    ``speed`` the number of iterations between two snapshots at full speed.
     """
 
     dataset: str = "moons"
@@ -98,9 +117,12 @@ class ToySettings:
     width: int = 32
     batch: int = 64
     speed: int = 20
-    show_d: bool = True
+    pace: int = 0
+    # a newcomer's first view: M's regions, the points and G's crosses; D's contours and the
+    # trails are one click away (together they were a web of lines at first sight)
+    show_d: bool = False
     d_class: int = 1
-    trails: bool = True
+    trails: bool = False
 
 
 DEFAULTS = ToySettings()
@@ -111,24 +133,24 @@ DEFAULTS = ToySettings()
 # majority much like GAMO\D's. `python bench/figure1_toy.py --loss ce --loss ls` measures both
 # (bench/results/figure1_toy.md).
 FIGURE1 = dataclasses.replace(DEFAULTS, dataset="nonconvex", counts=(1000, 50), method="gamo",
-                              compare="gamo_no_d", loss="ce")
+                              compare="gamo_no_d", loss="ce", show_d=True)
 
 # query key -> field name (short keys keep shared links readable)
 QUERY_KEYS: dict[str, str] = {
     "data": "dataset", "classes": "n_classes", "imb": "imbalance", "counts": "counts",
     "nmax": "n_max", "ir": "ir", "noise": "noise", "seed": "seed", "method": "method",
     "compare": "compare", "loss": "loss", "lr_m": "lr_m", "lr_d": "lr_d", "lr_g": "lr_g",
-    "latent": "latent", "width": "width", "batch": "batch", "speed": "speed",
+    "latent": "latent", "width": "width", "batch": "batch", "speed": "speed", "pace": "pace",
     "d": "show_d", "d_class": "d_class", "trails": "trails",
 }
 FIELD_KEYS = {v: k for k, v in QUERY_KEYS.items()}
 
 # (low, high) bounds accepted from the URL and offered by the widgets
 BOUNDS: dict[str, tuple[float, float]] = {
-    "n_classes": (2, 6), "n_max": (2, 5000), "ir": (1.0, 1000.0), "noise": (0.0, 1.0),
+    "n_classes": (2, MAX_TOY_CLASSES), "n_max": (2, 5000), "ir": (1.0, 1000.0), "noise": (0.0, 1.0),
     "seed": (0, 2**31 - 1), "lr_m": (1e-5, 1e-1), "lr_d": (1e-5, 1e-1), "lr_g": (1e-5, 1e-1),
     "latent": (1, 128), "width": (4, 256), "batch": (8, 512), "speed": (1, 500),
-    "d_class": (0, 5),
+    "pace": (0, 1000), "d_class": (0, MAX_TOY_CLASSES - 1),
 }
 COUNT_BOUNDS = (1, 5000)   # 1 is accepted so that the engine can explain why it is too few
 
@@ -143,7 +165,7 @@ def parse_counts(text: str) -> tuple[int, ...]:
         ``COUNT_BOUNDS``.
     """
     parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
-    if not 2 <= len(parts) <= 6:
+    if not 2 <= len(parts) <= MAX_TOY_CLASSES:
         raise ValueError("give one count per class, separated by commas, e.g. 1000,50")
     out = []
     for p in parts:
@@ -170,21 +192,31 @@ def _parse_field(name: str, raw: str) -> Any:
             raise ValueError(f"choose one of {', '.join(TOY_NAMES)}")
         return v
     if name == "imbalance":
-        if raw not in ("counts", "ratio"):
-            raise ValueError("choose counts or ratio")
+        if raw not in IMBALANCE_KINDS:
+            raise ValueError(f"choose one of {', '.join(IMBALANCE_KINDS)}")
         return raw
     if name == "counts":
         return parse_counts(raw)
     if name in ("method",):
-        if raw not in METHODS:
-            raise ValueError(f"choose one of {', '.join(METHODS)}")
+        if raw in IMAGE_ONLY_METHODS:
+            raise ValueError(f"{METHOD_LABELS.get(raw, raw)} works on images only (try the Image Lab)")
+        if raw not in TOY_METHODS:
+            raise ValueError(f"choose one of {', '.join(TOY_METHODS)}")
         return raw
     if name == "compare":
         if raw in ("", "none", "off"):
             return ""
-        if raw not in METHODS:
-            raise ValueError(f"choose one of {', '.join(METHODS)} (or leave it out)")
-        return raw
+        out: list[str] = []
+        for m in (p.strip() for p in raw.split(",") if p.strip()):
+            if m in IMAGE_ONLY_METHODS:
+                raise ValueError(f"{METHOD_LABELS.get(m, m)} works on images only (try the Image Lab)")
+            if m not in TOY_METHODS:
+                raise ValueError(f"choose from {', '.join(TOY_METHODS)} (or leave it out)")
+            if m not in out:
+                out.append(m)
+        if len(out) > MAX_COMPARED - 1:
+            raise ValueError(f"at most {MAX_COMPARED - 1} methods beside the first")
+        return ",".join(out)
     if name == "loss":
         if raw.lower() not in LOSSES:
             raise ValueError("choose ls or ce")
@@ -228,6 +260,12 @@ def settings_from_query(params: Mapping[str, Any]) -> tuple[ToySettings, list[st
     # consistency between fields
     if s.dataset not in MULTICLASS_TOYS and s.n_classes != 2:
         s = dataclasses.replace(s, n_classes=2)
+    if s.imbalance in MULTICLASS_ONLY_KINDS and s.dataset not in MULTICLASS_TOYS:
+        warnings.append(f"URL parameter imb={s.imbalance} needs a multi-class toy (blobs or spirals); "
+                        "using the step ratio")
+        s = dataclasses.replace(s, imbalance="ratio")
+    if s.imbalance == "paper" and s.n_classes != MAX_TOY_CLASSES:
+        s = dataclasses.replace(s, n_classes=MAX_TOY_CLASSES)
     if s.imbalance == "counts" and len(s.counts) != s.n_classes:
         if "counts" in values and "n_classes" not in values and s.dataset in MULTICLASS_TOYS:
             s = dataclasses.replace(s, n_classes=len(s.counts))
@@ -237,9 +275,10 @@ def settings_from_query(params: Mapping[str, Any]) -> tuple[ToySettings, list[st
             s = dataclasses.replace(s, counts=_fit_counts(s.counts, s.n_classes))
         else:
             s = dataclasses.replace(s, counts=_fit_counts(s.counts, s.n_classes))
-    if s.compare == s.method:
-        warnings.append("URL parameter compare is the same method as method; compare mode is off")
-        s = dataclasses.replace(s, compare="")
+    others = [m for m in compare_methods(s) if m != s.method]
+    if len(others) != len(compare_methods(s)):
+        warnings.append("URL parameter compare repeats the first method; it is shown once")
+        s = dataclasses.replace(s, compare=",".join(others))
     if s.d_class >= s.n_classes:
         s = dataclasses.replace(s, d_class=min(1, s.n_classes - 1))
     return s, warnings
@@ -258,11 +297,32 @@ def settings_to_query(s: ToySettings) -> dict[str, str]:
     return to_query(s, QUERY_KEYS)
 
 
+def compare_methods(s: ToySettings) -> tuple[str, ...]:
+    """The methods trained beside ``s.method`` (none, or up to three)."""
+    return tuple(m for m in str(s.compare or "").split(",") if m)
+
+
+def methods_of(s: ToySettings) -> tuple[str, ...]:
+    """Every method the settings train, the first one first."""
+    return (s.method,) + tuple(m for m in compare_methods(s) if m != s.method)
+
+
 def class_counts(s: ToySettings) -> tuple[int, ...]:
-    """Training points per class the settings ask for."""
+    """Training points per class the settings ask for.
+
+    Raises
+    ------
+    gamo.errors.DataError
+        A profile that gives a class fewer than 2 points (the message says what to change).
+    """
     if s.imbalance == "ratio":
         small = max(1, int(round(s.n_max / s.ir)))
         return (int(s.n_max),) + (small,) * (s.n_classes - 1)
+    if s.imbalance in MULTICLASS_ONLY_KINDS:
+        from gamo.data import parse_profile
+
+        return tuple(int(c) for c in parse_profile(profile_for(s), int(s.n_classes), None,
+                                                   f"toy:{s.dataset}"))
     return tuple(int(c) for c in s.counts)
 
 
@@ -270,6 +330,10 @@ def profile_for(s: ToySettings) -> str:
     """The engine's imbalance profile string for the settings."""
     if s.imbalance == "ratio":
         return f"step:ir={s.ir:g},minority={s.n_classes - 1},max={int(s.n_max)}"
+    if s.imbalance == "exp":
+        return f"exp:ir={s.ir:g},max={int(s.n_max)}"
+    if s.imbalance == "paper":
+        return f"paper:max={int(s.n_max)}"
     return "counts:" + ",".join(str(int(c)) for c in s.counts)
 
 
@@ -279,7 +343,10 @@ def build_config(s: ToySettings, method: str | None = None) -> RunConfig:
     The toy networks run on the CPU with one thread: they are tiny, and the page's server
     needs the other core.
     """
-    counts = class_counts(s)
+    try:
+        counts = class_counts(s)
+    except GamoError as e:
+        raise ConfigError(str(e)) from None
     data = DataConfig(
         dataset=f"toy:{s.dataset}", profile=profile_for(s), n_test_per_class=N_TEST_PER_CLASS,
         seed=int(s.seed), n_per_class=max(2, max(counts)), n_classes=int(s.n_classes),
@@ -290,13 +357,14 @@ def build_config(s: ToySettings, method: str | None = None) -> RunConfig:
     train = TrainConfig(
         method=method or s.method, loss=s.loss, steps=STEP_CAP, batch_size=int(s.batch),
         lr_m=float(s.lr_m), lr_d=float(s.lr_d), lr_g=float(s.lr_g), seed=int(s.seed),
-        device="cpu", snapshot_every=int(s.speed), n_fixed=N_FIXED, grid=GRID, threads=1,
+        device="cpu", snapshot_every=pace_chunk(s.pace, s.speed), n_fixed=N_FIXED, grid=GRID,
+        threads=1,
     )
     return RunConfig(data=data, model=model, train=train)
 
 
 # changing any of these starts a new run; the others (learning rates, speed, view) apply live
-LIVE_FIELDS = ("lr_m", "lr_d", "lr_g", "speed", "show_d", "d_class", "trails")
+LIVE_FIELDS = ("lr_m", "lr_d", "lr_g", "speed", "pace", "show_d", "d_class", "trails")
 
 
 def reset_key(s: ToySettings) -> tuple:
@@ -343,6 +411,7 @@ def real_points_image(
     size: tuple[int, int] = (800, 540),
     radius: float = 2.5,
     opacity: float = 0.75,
+    minority_radius: float = 3.5,
 ) -> str:
     """The real points drawn once into a transparent PNG (a ``data:`` URI) for the live view.
 
@@ -350,7 +419,10 @@ def real_points_image(
     markers are most of the browser's cost of each redraw; the real points never move during
     a run, so the live view shows them as one image placed on the fixed axes (see
     :func:`toy_view`'s ``real_image``). Colours and marker size match
-    :func:`app.ui.figures.toy_figure`'s real points; classes are painted in label order.
+    :func:`app.ui.figures.toy_figure`'s real points. Classes are painted largest first, so the
+    minority classes lie on top; their dots are larger (``minority_radius``), opaque and
+    outlined in dark grey, so that a class of 5 points beside 5,000 stays visible on its own
+    shaded region at any imbalance ratio.
     """
     from PIL import Image
 
@@ -362,27 +434,42 @@ def real_points_image(
     colors = class_colors(max(k, 1))
     px = (x[:, 0] - x0) / (x1 - x0) * w - 0.5          # pixel centres at integer + 0.5
     py = (y1 - x[:, 1]) / (y1 - y0) * h - 0.5
-    r = int(np.ceil(radius + 1))
-    offs = np.arange(-r, r + 1)
+    counts = np.bincount(y, minlength=k) if len(y) else np.zeros(k, int)
+    big = counts.max() if len(counts) else 0
     rgb = np.zeros((h * w, 3))
     alpha = np.zeros(h * w)
-    for c in range(k):
-        sel = y == c
-        if not sel.any():
-            continue
+
+    def coverage(sel: np.ndarray, rad: float) -> np.ndarray:
+        rr = int(np.ceil(rad + 1))
+        offs = np.arange(-rr, rr + 1)
         cx, cy = np.round(px[sel]).astype(int), np.round(py[sel]).astype(int)
         gx = cx[:, None, None] + offs[None, None, :]                      # (n, 1, 2r+1)
         gy = cy[:, None, None] + offs[None, :, None]                      # (n, 2r+1, 1)
         dist = np.hypot(gx - px[sel][:, None, None], gy - py[sel][:, None, None])
-        cover = np.clip(radius + 0.5 - dist, 0.0, 1.0)                   # anti-aliased disc
+        cover = np.clip(rad + 0.5 - dist, 0.0, 1.0)                      # anti-aliased disc
         gx, gy = np.broadcast_to(gx, cover.shape), np.broadcast_to(gy, cover.shape)
         ok = (gx >= 0) & (gx < w) & (gy >= 0) & (gy < h) & (cover > 0)
         cov = np.zeros(h * w)
         np.maximum.at(cov, (gy[ok] * w + gx[ok]), cover[ok])
-        a = cov * opacity
-        col = np.array([int(colors[c][i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64)
-        rgb = rgb * (1 - a[:, None]) + col[None, :] * a[:, None]
+        return cov
+
+    def paint(cov: np.ndarray, color: np.ndarray, op: float) -> None:
+        nonlocal rgb, alpha
+        a = cov * op
+        rgb = rgb * (1 - a[:, None]) + color[None, :] * a[:, None]
         alpha = alpha + a * (1 - alpha)
+
+    outline = np.array([40.0, 40.0, 40.0])
+    for c in sorted(range(k), key=lambda c: (-counts[c], c)):      # largest first: minorities on top
+        sel = y == c
+        if not sel.any():
+            continue
+        col = np.array([int(colors[c][i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64)
+        if counts[c] < big:
+            paint(coverage(sel, minority_radius + 1.0), outline, 0.9)
+            paint(coverage(sel, minority_radius), col, 1.0)
+        else:
+            paint(coverage(sel, radius), col, opacity)
     # un-premultiply for PNG's straight alpha
     straight = np.where(alpha[:, None] > 0, rgb / np.maximum(alpha[:, None], 1e-9), 0.0)
     img = np.concatenate([straight, 255.0 * alpha[:, None]], axis=1)
@@ -506,8 +593,15 @@ def trail_positions(snaps: Sequence[Snapshot], n: int = TRAIL_LENGTH) -> np.ndar
     return np.stack(rows[::-1])
 
 
-def generated_stats(gen: Generated | None, hulls: Mapping[int, np.ndarray]) -> dict[str, float]:
+def generated_stats(gen: Generated | None, hulls: Mapping[int, np.ndarray],
+                    nearest_class: Any = None) -> dict[str, float]:
     """What the generated points do at one snapshot.
+
+    Parameters
+    ----------
+    nearest_class : callable, optional
+        ``(m, 2) points -> (m,) class of the nearest real training point`` (the page's runs
+        keep a search tree of their training set); gives ``bleed``.
 
     Returns
     -------
@@ -515,11 +609,13 @@ def generated_stats(gen: Generated | None, hulls: Mapping[int, np.ndarray]) -> d
         ``misclassified``: share of generated points M assigns to another class than the one
         they were generated for; ``hull_distance``: their mean distance to the boundary of
         their class's convex hull (small = on the periphery); ``inside``: share inside the
-        hull. NaN when there are no generated points.
+        hull; ``bleed``: share whose nearest real point belongs to another class (they sit in
+        another class's ground; ``bench/figure1_toy.py`` measures the same). NaN when there
+        are no generated points (``bleed`` also without ``nearest_class``).
     """
     nan = float("nan")
     if gen is None or len(gen.x) == 0:
-        return {"misclassified": nan, "hull_distance": nan, "inside": nan}
+        return {"misclassified": nan, "hull_distance": nan, "inside": nan, "bleed": nan}
     x = np.asarray(gen.x, dtype=np.float64)[:, :2]
     y = np.asarray(gen.y).reshape(-1)
     d = np.full(len(x), np.nan)
@@ -529,10 +625,16 @@ def generated_stats(gen: Generated | None, hulls: Mapping[int, np.ndarray]) -> d
             d[sel] = hull_distance(x[sel], hull)
     scale = float(np.nanmax(np.abs(x))) if np.isfinite(x).any() else 1.0
     ok = np.isfinite(d)
+    bleed = nan
+    if nearest_class is not None:
+        fin = np.isfinite(x).all(axis=1)
+        if fin.any():
+            bleed = float(np.mean(np.asarray(nearest_class(x[fin])).reshape(-1) != y[fin]))
     return {
         "misclassified": float(np.mean(np.asarray(gen.m_pred) != y)),
         "hull_distance": float(np.mean(np.abs(d[ok]))) if ok.any() else nan,
         "inside": float(np.mean(d[ok] >= -1e-5 * max(scale, 1e-12))) if ok.any() else nan,
+        "bleed": bleed,
     }
 
 
@@ -639,6 +741,8 @@ def toy_view(
     image_size: tuple[int, int] = (760, 420),
     trails_legend: bool = False,
     as_dict: bool = False,
+    legend_px: int | None = None,
+    title_color: str | None = None,
 ) -> go.Figure | dict[str, Any]:
     """The main 2D view of one run at one snapshot (see :func:`app.ui.figures.toy_figure`).
 
@@ -656,6 +760,9 @@ def toy_view(
     when trails are on: the legend, and the plot area above it, then stay the same as they
     appear). ``as_dict=True`` returns plain dicts for :func:`app.ui.figures.figure_json` (the page's
     live path: no Plotly objects are built) instead of a ``go.Figure``.
+    ``legend_px``: fixed margins, with ``legend_px`` pixels at the bottom for the legend, which
+    Plotly may not grow (the compare grid: every panel's plot area is then the same size, whatever
+    its legend holds). ``title_color``: the title's colour (a method's colour in compare mode).
     """
     n_classes = int(np.max(y_train)) + 1
     kw: dict[str, Any] = {}
@@ -702,6 +809,14 @@ def toy_view(
     # legend under the plot, so the plot gets the width
     layout["legend"] = dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0.0,
                             itemsizing="constant", font=dict(size=11))
+    if legend_px is not None:
+        # the same plot area in every panel: margins Plotly may not grow, the legend in the
+        # bottom margin (placed on the figure's container, not on the plot)
+        layout["margin"] = dict(l=40, r=10, t=40, b=int(legend_px), autoexpand=False)
+        layout["legend"] = dict(orientation="h", yref="container", y=0.0, yanchor="bottom",
+                                xanchor="left", x=0.0, itemsizing="constant", font=dict(size=10))
+    if title_color and layout.get("title"):
+        layout["title"] = dict(layout["title"], font=dict(color=title_color))
     return spec if as_dict else go.Figure(data=data, layout=layout, _validate=False)
 
 
@@ -755,9 +870,16 @@ def generated_chart(series: Mapping[str, Any], real_distance: float | None = Non
                         colors={"share M misclassifies": "#d62728",
                                 "mean distance to hull boundary": "#2ca02c"},
                         height=height, uirevision="generated", validate=False)
+    # the legend under the plot (beside it, it took half the chart's width)
+    fig.layout.legend = dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0.0,
+                             font=dict(size=11))
+    fig.layout.margin = dict(l=50, r=20, t=40, b=30)
     if real_distance is not None and np.isfinite(real_distance) and len(series["steps"]):
+        # the label above the line's left end, on a white box, so the line does not cross it
         fig.add_hline(y=real_distance, line=dict(color="#2ca02c", dash="dot", width=1),
-                      annotation_text="real minority points", annotation_font_size=10)
+                      annotation_text="real minority points' distance", annotation_font_size=10,
+                      annotation_position="top left", annotation_bgcolor="rgba(255,255,255,0.85)",
+                      annotation_yshift=2)
     return fig
 
 
@@ -795,6 +917,80 @@ def generated_table(gen: Generated | None, x_train: np.ndarray, step: int | None
             df[f"parent{j + 1}_x2"] = xt[rows, 1]
             df[f"parent{j + 1}_weight"] = np.asarray(gen.parent_w[:, j], dtype=np.float64)
     return df
+
+
+# ------------------------------------------------------------------------------------------
+# words: plural forms, class colours, captions that follow the data on screen
+# ------------------------------------------------------------------------------------------
+COLOR_NAMES = {"#1f77b4": "blue", "#d62728": "red", "#2ca02c": "green", "#ff7f0e": "orange",
+               "#9467bd": "purple", "#8c564b": "brown", "#e377c2": "pink", "#17becf": "cyan",
+               "#bcbd22": "olive", "#7f7f7f": "grey"}
+
+
+def plural(n: int | float, word: str, many: str | None = None) -> str:
+    """``plural(1, "point")`` -> ``"1 point"``, ``plural(1000, "point")`` -> ``"1,000 points"``."""
+    n = int(n)
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def color_name(k: int, n_classes: int) -> str:
+    """The name of class ``k``'s colour in the lab's palette ("blue", "red", ...)."""
+    col = class_colors(max(int(n_classes), int(k) + 1))[int(k)]
+    return COLOR_NAMES.get(col, f"colour {col}")
+
+
+def _majority_minority(counts: Sequence[int]) -> tuple[int, list[int]]:
+    counts = [int(c) for c in counts]
+    big = max(counts)
+    majority = counts.index(big)
+    return majority, [c for c, n in enumerate(counts) if n < big]
+
+
+def classes_caption(counts: Sequence[int]) -> str:
+    """The page's caption in the colours the classes really have, e.g. "Blue dots are the
+    majority class (1,000 training points), red dots the minority (50)." (Markdown)."""
+    k = len(counts)
+    majority, minority = _majority_minority(counts)
+    maj = (f"{color_name(majority, k).capitalize()} dots are the majority class"
+           f"{'' if k == 2 else f' {majority}'} ({plural(counts[majority], 'training point')})")
+    if not minority:
+        return maj.replace("the majority class", "one class") + "; every class has the same size."
+    if len(minority) == 1:
+        c = minority[0]
+        mins = f"{color_name(c, k)} dots the minority{'' if k == 2 else f' class {c}'} ({counts[c]:,})"
+    else:
+        mins = "the minorities are " + ", ".join(f"{color_name(c, k)} (class {c}, {counts[c]:,})"
+                                                   for c in minority)
+    return (f"{maj}, {mins}. Crosses are G's generated points, in their class's colour; "
+            "the shaded background is the class M predicts there.")
+
+
+def reading_guide(counts: Sequence[int]) -> str:
+    """"How to read the picture" (Markdown) with the classes' real colours."""
+    k = len(counts)
+    majority, minority = _majority_minority(counts)
+    mins = ", ".join(color_name(c, k) for c in minority) or "none"
+    hull = (f"The **dashed {color_name(minority[0], k)} polygon** is the minority class's convex hull"
+            if len(minority) == 1 else
+            "Each **dashed polygon** (in its class's colour) is a minority class's convex hull")
+    return f"""
+* **Dots** are the real training points ({color_name(majority, k)}: majority; {mins}:
+  minorit{'y' if len(minority) == 1 else 'ies'}); minority dots are drawn larger, outlined and on
+  top, so that a class of a few points stays visible at any imbalance. The **shaded background**
+  is the class M predicts there; the dark line is M's decision boundary.
+* {hull}. G's points are weighted averages of real minority points, so they can never leave it.
+* **Crosses** are G's points for a fixed set of noise vectors (the same cross is the same point
+  at every step). With **trails** on (sidebar, View) faint lines show their recent paths. A cross
+  M misclassifies sits on the wrong side of the boundary.
+* **Dotted contours** (sidebar, View; methods with a discriminator D, such as GAMO) are D's
+  "real" score for the chosen class: high where the real points of that class are.
+* **Click a cross** to draw lines to its heaviest convex parents (thicker = more weight).
+* **Generator health** (the table beside the plot) says whether G makes new points or copies:
+  when every generated point of a class is (nearly) one real point, the page warns that the
+  generator has *collapsed* for that class; its points then add duplicates, not information.
+* **The timeline** (once a run is paused) goes back through the run's snapshots: the picture,
+  the curves and this text at that step; **Replay** plays them again.
+"""
 
 
 # ------------------------------------------------------------------------------------------
@@ -853,6 +1049,118 @@ _M_ONLY_TEXT = {
 }
 
 
+# below this many iterations M is still learning the data: no verdict on the scores yet
+MIN_VERDICT_STEP = 300
+GENERATIVE = ("gamo", "gamo_no_d", "cg", "cg_d", "cgan", "smote", "borderline_smote", "adasyn", "dos")
+
+# why a method may do worse than Baseline CN or give away the majority, and the setting to change
+_WHY: dict[str, str] = {
+    "gamo:ls": ("**Why, likely:** with the least-squares loss, D's squared error on its saturated "
+                "output gives G almost no gradient once D is sure of itself, so nothing pulls G's "
+                "points back out of the majority's ground and M learns to call that ground "
+                "minority (`bench/results/figure1_toy.md` measured it on the Figure 1 data: "
+                "majority recall 0.46 with LS against 0.84 with cross-entropy). **Try:** *Loss* → "
+                "cross-entropy (CE) in the sidebar."),
+    "gamo:ce": ("**Why, likely:** G wins against M faster than D pulls its points back onto the "
+                "class's real shape. **Try:** a lower *Learning rate of G* or a higher *Learning "
+                "rate of D* (sidebar, Live: no restart), or train longer."),
+    "gamo_no_d": ("**Why, likely:** without D nothing keeps G's convex points on the class's real "
+                  "shape: they fill the empty parts of its hull, where majority points live (the "
+                  "paper's Figure 1(c)). **Try:** *Method* → GAMO (with D), with the cross-entropy "
+                  "loss."),
+    "cg": ("**Why, likely:** this generator is not convex: nothing ties its points to the minority "
+           "class, and they wander into the majority. **Try:** *Method* → GAMO, whose points stay "
+           "inside the minority's hull."),
+    "cg_d": ("**Why, likely:** this generator is not convex: D alone does not keep its points off "
+             "the majority's ground. **Try:** *Method* → GAMO, whose points stay inside the "
+             "minority's hull."),
+    "cgan": ("**Why, likely:** cGAN's G learns only to look real to D, not what M finds hard, and "
+             "its oversampled points can cover majority ground. **Try:** *Method* → GAMO."),
+    "smote": ("**Why, likely:** SMOTE draws points on segments between minority neighbours, and "
+              "where the class is not convex (or noisy) those segments cross majority ground. "
+              "**Try:** less *Noise*, *Method* → Borderline-SMOTE, or GAMO with D."),
+    "borderline_smote": ("**Why, likely:** its points are made next to the majority on purpose, "
+                         "and where the class is not convex they land on majority ground. "
+                         "**Try:** less *Noise*, or *Method* → GAMO with D."),
+    "adasyn": ("**Why, likely:** ADASYN makes most points around the hardest minority points, "
+               "which sit among majority points. **Try:** *Method* → SMOTE, or GAMO with D."),
+    "class_weighted": ("**Why, likely:** each minority point weighs as much as the imbalance ratio, "
+                       "which at a high ratio moves M's boundary deep into the majority. **Try:** a "
+                       "smaller imbalance, or *Method* → Logit-adjusted CN."),
+    "logit_adjusted": ("**Why, likely:** the logit shift grows with the imbalance and moves M's "
+                       "boundary into the majority. **Try:** a smaller imbalance, or train longer."),
+    "ldam_drw": ("**Why, likely:** the late re-weighting moves M's boundary into the majority. "
+                 "**Try:** a smaller imbalance, or train longer."),
+}
+_WHY_COLLAPSED = ("**Why, likely:** the generator has collapsed (see the warning under the plot): "
+                  "its points are copies of one real point, so they add nothing M could not learn "
+                  "from that point. **Try:** a lower *Learning rate of G*, or *Reset*.")
+_WHY_OTHER = ("**Try:** train longer, lower the learning rates (sidebar, Live), or compare with "
+              "the Figure 1 setup.")
+
+
+def verdict(
+    method: str,
+    snap: Snapshot | None,
+    *,
+    minority: Sequence[int] = (1,),
+    stats: Mapping[str, float] | None = None,
+    reference: Mapping[str, Any] | None = None,
+    loss: str = "ls",
+    health: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str | None:
+    """What the scores say about a run, when it is bad news (Markdown), else None.
+
+    The run does **worse than Baseline CN** when ``reference`` (Baseline CN's test scores on the
+    same data and seed after as many iterations: ``{"acsa", "recall", "steps"}``) has an ACSA
+    higher by more than 0.02; it **gives away the majority** when its majority recall is below
+    0.85 (or 0.1 below the reference's) while its generated points bleed into another class's
+    ground (``stats["bleed"]`` at least 0.2, where the method generates points). Either way the
+    text says why it likely happens and which setting changes it. Nothing before
+    :data:`MIN_VERDICT_STEP` iterations, nor for Baseline CN itself.
+    """
+    if snap is None or method == "baseline" or snap.step < MIN_VERDICT_STEP:
+        return None
+    rec = np.asarray(snap.test.recall, dtype=np.float64)
+    if not len(rec):
+        return None
+    maj_cls = [c for c in range(len(rec)) if c not in set(minority)]
+    if not maj_cls:
+        return None
+    maj = float(np.mean(rec[maj_cls]))
+    label = METHOD_LABELS.get(method, method)
+    ref_maj = None
+    worse = False
+    if reference is not None:
+        ref_rec = np.asarray(reference["recall"], dtype=np.float64)
+        ref_maj = float(np.mean(ref_rec[maj_cls])) if len(ref_rec) == len(rec) else None
+        worse = snap.test.acsa < float(reference["acsa"]) - 0.02
+    bleed = float((stats or {}).get("bleed", float("nan")))
+    gen_ok = method not in GENERATIVE or (np.isfinite(bleed) and bleed >= 0.2)
+    giving = maj < (ref_maj - 0.1 if ref_maj is not None else 0.85) and gen_ok
+    if not worse and not giving:
+        return None
+    parts = []
+    if worse:
+        parts.append(f"⚠️ **{label} does worse than Baseline CN on the same data:** ACSA "
+                     f"{snap.test.acsa:.2f} against {float(reference['acsa']):.2f} (Baseline CN, same data "
+                     f"and seed, {plural(int(reference.get('steps', snap.step)), 'iteration')}).")
+    if giving:
+        head = "It also gives away" if worse else f"⚠️ **{label} gives away"
+        tail = "" if worse else "**"
+        text = (f"{head} the majority class:{tail} majority recall {maj:.2f}"
+                + (f" against {ref_maj:.2f} for Baseline CN" if ref_maj is not None else ""))
+        if np.isfinite(bleed) and bleed > 0:
+            text += (f"; {bleed:.0%} of the generated points lie nearer a point of another class "
+                     "than one of their own: they bleed into the majority")
+        parts.append(text + ".")
+    if collapsed_classes(health):
+        parts.append(_WHY_COLLAPSED)
+    else:
+        parts.append(_WHY.get(f"{method}:{loss}") or _WHY.get(method) or _WHY_OTHER)
+    return " ".join(parts)
+
+
 def explain(
     method: str,
     mover: str,
@@ -863,16 +1171,23 @@ def explain(
     real_distance: float | None = None,
     state: str = "paused",
     health: Mapping[str, Mapping[str, Any]] | None = None,
+    reference: Mapping[str, Any] | None = None,
+    loss: str = "ls",
 ) -> str:
     """A few sentences for a student about what is on screen right now (Markdown).
 
     ``health`` is the snapshot's generator health (:func:`gamo.health.generator_health`): where
     a class has collapsed, the text says so instead of reading the points' closeness to the hull's
-    edge as a good sign.
+    edge as a good sign. ``reference`` (Baseline CN's scores on the same data) and ``loss`` feed
+    :func:`verdict`, whose warning comes right after the first paragraph. A run in the ``error``
+    state is said to have failed, never to be building.
     """
     label = METHOD_LABELS.get(method, method)
     parts: list[str] = []
     if snap is None:
+        if state == "error":
+            return (f"**{label} could not be trained on this data.** The message under the status "
+                    "line says why; change the setting it names, or choose another method.")
         return f"Building **{label}** on this data…"
     players = method_players(method)
     has_d = "D" in players
@@ -940,6 +1255,10 @@ def explain(
         elif method == "cg":
             parts.append("Without D and without the convex constraint, nothing ties the points "
                          "to the minority class: watch how far they wander.")
+    bad = verdict(method, snap, minority=minority, stats=stats, reference=reference, loss=loss,
+                  health=health)
+    if bad:
+        parts.insert(1, bad)
     rec = snap.test.recall
     if minority and len(rec):
         maj = [r for c, r in enumerate(rec) if c not in minority]

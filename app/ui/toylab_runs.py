@@ -7,7 +7,10 @@ module adds what the page needs around the handle and never calls Streamlit eith
 
 * :class:`LiveRun` -- a handle plus the run's data, hulls, fixed axes, live settings and a
   memo of per-snapshot statistics;
-* :func:`start_live_run`;
+* :func:`start_live_run` (runs are *extendable*: at the step cap they finish and can be given
+  more steps);
+* :class:`Reference` and :func:`start_reference`: Baseline CN trained on the same data and seed
+  for as many iterations as a run has done, the score a run's explanation compares with;
 * :func:`save_run`, which writes a paused or finished run to the run store with
   :class:`gamo.runs.RunWriter`.
 
@@ -16,6 +19,7 @@ here: :func:`stop_runs`, :func:`wait_for_step`, :func:`wait_idle`, :func:`start_
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -35,6 +39,7 @@ from app.ui.live_runs import (
     wait_for_step,
     wait_idle,
 )
+from app.ui.pacer import pace_chunk
 from app.ui.toylab import (
     STEP_CAP,
     ToySettings,
@@ -54,7 +59,10 @@ from gamo.train import RunHandle, export_state
 from gamo.worker import ProcessRunHandle
 
 __all__ = ["LiveRun", "start_live_run", "stop_runs", "wait_for_step", "wait_idle", "save_run",
-           "start_watchdog", "RUN_NAME_RE", "IDLE_PAUSE_S"]
+           "start_watchdog", "RUN_NAME_RE", "IDLE_PAUSE_S", "Reference", "start_reference",
+           "reference_key", "EXTEND_STEPS"]
+
+EXTEND_STEPS = STEP_CAP     # "train longer" gives a finished run this many more steps
 
 RUN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 
@@ -78,6 +86,7 @@ class LiveRun:
     events: list[dict[str, Any]] = field(default_factory=list)  # live changes, for the record
     last_poll: float = field(default_factory=time.monotonic)
     _stats: dict[int, dict[str, float]] = field(default_factory=dict)
+    _tree: Any = None                                           # the training points' search tree
 
     @property
     def players(self) -> tuple[str, ...]:
@@ -89,11 +98,20 @@ class LiveRun:
     def minority(self) -> list[int]:
         return sorted(self.hulls)
 
+    def nearest_class(self, pts: np.ndarray) -> np.ndarray:
+        """The class of the nearest real training point of each of ``pts`` (m, 2)."""
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+
+            self._tree = cKDTree(np.asarray(self.data.x_train, dtype=np.float64)[:, :2])
+        _, idx = self._tree.query(np.asarray(pts, dtype=np.float64)[:, :2])
+        return np.asarray(self.data.y_train)[idx]
+
     def stats(self, snap: Snapshot) -> dict[str, float]:
-        """generated_stats of a snapshot, computed once per step."""
+        """generated_stats of a snapshot (with ``bleed``), computed once per step."""
         hit = self._stats.get(snap.step)
         if hit is None:
-            hit = generated_stats(snap.generated, self.hulls)
+            hit = generated_stats(snap.generated, self.hulls, self.nearest_class)
             self._stats[snap.step] = hit
             if len(self._stats) > 4000:  # bounded: the history keeps at most 1000 snapshots
                 for k in sorted(self._stats)[:1000]:
@@ -112,24 +130,32 @@ class LiveRun:
                     self.events.append({"step": st.step, "set": name, "value": v})
                     changed.append(name)
                 self.applied[name] = v
-        if self.applied.get("speed") != s.speed:
+        every = pace_chunk(s.pace, s.speed)    # iterations per snapshot at this pace
+        if self.applied.get("speed") != every:
             if "speed" in self.applied:
-                self.handle.set_snapshot_every(int(s.speed))
-                self.events.append({"step": st.step, "set": "snapshot_every", "value": int(s.speed)})
+                self.handle.set_snapshot_every(every)
+                self.events.append({"step": st.step, "set": "snapshot_every", "value": every})
                 changed.append("speed")
-            self.applied["speed"] = int(s.speed)
+            self.applied["speed"] = every
+        if self.applied.get("pace") != s.pace:
+            if "pace" in self.applied:
+                self.events.append({"step": st.step, "set": "pace", "value": int(s.pace)})
+                changed.append("pace")
+            self.applied["pace"] = int(s.pace)
         return changed
 
 
 def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: bool = True,
-                   image_size: tuple[int, int] = (760, 420)) -> LiveRun:
-    """Start a RunHandle on ``data`` (paused: the first snapshot is still made).
+                   image_size: tuple[int, int] = (760, 420), history: int = 1000) -> LiveRun:
+    """Start a RunHandle on ``data`` (paused: the first snapshot is still made); it keeps the
+    last ``history`` snapshots (the timeline).
 
     ``image_size`` is the pixel size of the real points' image (and of the trails' image while
     the run trains), about the plot area's size (markers keep their size when the image is not
     stretched much).
     """
-    handle = new_handle(cfg, data, max_steps=STEP_CAP, history=1000, paused=paused)
+    handle = new_handle(cfg, data, max_steps=STEP_CAP, history=history, paused=paused,
+                        extendable=True)
     hulls = minority_hulls(data.x_train, data.y_train)
     xr, yr = axis_ranges(data.x_train, data.x_test)
     run = LiveRun(handle=handle, cfg=cfg, method=cfg.train.method, data=data, hulls=hulls,
@@ -141,6 +167,65 @@ def start_live_run(cfg: RunConfig, data: Dataset, s: ToySettings, *, paused: boo
     run.apply_live(s)
     handle.start()
     return run
+
+
+@dataclass
+class Reference:
+    """Baseline CN on a run's data and seed, trained headless for ``steps`` iterations in its own
+    process: the "same data, Baseline CN" score beside a run. The process ends once the score is
+    read."""
+
+    handle: Any
+    steps: int
+    started: float = field(default_factory=time.monotonic)
+    _result: dict[str, Any] | None = None
+
+    @property
+    def state(self) -> str:
+        """``"running"``, ``"done"`` or ``"error"``."""
+        if self._result is not None:
+            return "done"
+        st = self.handle.status
+        if st.state == "error":
+            return "error"
+        latest = self.handle.latest
+        if latest is not None and latest.step >= self.steps:
+            t = latest.test
+            self._result = {"acsa": float(t.acsa), "gm": float(t.gm),
+                            "recall": [float(r) for r in t.recall], "steps": int(self.steps)}
+            self.handle.stop(wait=None)          # nothing more to ask it: its process ends
+            return "done"
+        return "running"
+
+    @property
+    def error(self) -> str | None:
+        return self.handle.status.error
+
+    def result(self) -> dict[str, Any] | None:
+        """``{"acsa", "gm", "recall", "steps"}`` on the test split once done, else None."""
+        return self._result if self.state == "done" else None
+
+    def stop(self) -> None:
+        self.handle.stop(wait=0.5)
+
+
+def reference_key(cfg: RunConfig) -> str:
+    """What a run's Baseline CN reference depends on (beside its number of iterations): the
+    data, the network, the loss, the batch, M's learning rate and the seed."""
+    tc = cfg.train
+    return json.dumps({"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model),
+                       "loss": tc.loss, "batch": tc.batch_size, "lr_m": tc.lr_m, "seed": tc.seed},
+                      sort_keys=True, default=str)
+
+
+def start_reference(cfg: RunConfig, data: Dataset, steps: int) -> Reference:
+    """Start Baseline CN on ``data`` with ``cfg``'s data, network, loss, batch, M's learning rate
+    and seed, for ``steps`` iterations (at least 1), without the 2D grid's extra snapshots."""
+    steps = max(1, int(steps))
+    bcfg = cfg.replace(train={"method": "baseline", "steps": steps, "snapshot_every": steps})
+    handle = new_handle(bcfg, data, max_steps=steps, history=2, paused=False)
+    handle.start()
+    return Reference(handle=handle, steps=steps)
 
 
 def save_run(run: LiveRun, root: str | Path, name: str, s: ToySettings | None = None) -> Path:

@@ -160,7 +160,7 @@ def load_dataset(cfg: DataConfig) -> Dataset:
             if a < 2:
                 where = (f"after the {cfg.n_test_per_class}-per-class test split: reduce "
                          f"--test-per-class" if src.single_pool else "in the training set")
-                raise DataError(f"class {c} ({src.class_names[c]!r}) has only {a} training points {where}")
+                raise DataError(f"class {c} ({src.class_names[c]!r}) has only {a} training point{'' if a == 1 else 's'} {where}")
         counts = list(n_avail)
 
     train_idx = subsample_indices(src.y, pool, counts, rng)

@@ -257,7 +257,7 @@ def parse_profile(
         if c < 2:
             hint = "lower ir or raise max" if form in ("exp", "step") else "raise it"
             raise DataError(
-                f"profile {spec!r} gives class {i} ({names[i]!r}) only {c} points; "
+                f"profile {spec!r} gives class {i} ({names[i]!r}) only {c} point{'' if c == 1 else 's'}; "
                 f"every class needs at least 2: {hint}"
             )
     if n_available is None:
