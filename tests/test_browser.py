@@ -9,6 +9,7 @@ is on the page. Saves a screenshot to a temporary folder (and once to
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -203,20 +204,34 @@ def test_image_lab_plays_and_a_click_audits_a_point(server) -> None:
             page.wait_for_timeout(1500)
             assert page.locator('[data-testid="stException"]').count() == 0
 
-            # click generated point #3 on the map (a WebGL trace: click at its pixel position)
+            # click a generated point on the map (a WebGL trace: click at its pixel position)
             sel = '[class*="st-key-il_map_0_"] iframe'
             box = page.locator(sel).bounding_box()
-            x, y, row = page.evaluate("""(s) => {
+            # every generated point's pixel position; near-copies of one real member sit on top of
+            # each other, so a click may select any point drawn there
+            xs, ys, cd = page.evaluate("""(s) => {
                 const gd = document.querySelector(s).contentWindow.document.getElementById('plot');
                 const i = gd._fullData.findIndex(t => t.meta === 'generated');
                 const t = gd._fullData[i], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-                return [xa.l2p(Array.from(t.x)[3]) + xa._offset, ya.l2p(Array.from(t.y)[3]) + ya._offset,
-                        Array.from(t.customdata)[3]]; }""", sel)
-            page.mouse.move(box["x"] + x, box["y"] + y)     # plotly picks a WebGL point on hover first
+                return [Array.from(t.x).map(v => xa.l2p(v) + xa._offset),
+                        Array.from(t.y).map(v => ya.l2p(v) + ya._offset), Array.from(t.customdata)]; }""", sel)
+            shown = re.search(r"generated #(\d+) \(the sample itself\)", page.inner_text("body"))
+            default = int(shown.group(1)) if shown else None
+
+            def drawn_at(j):
+                return [int(r) for r, u, v in zip(cd, xs, ys) if ((u - xs[j]) ** 2 + (v - ys[j]) ** 2) ** 0.5 < 6]
+            # a point whose spot does not hold the sample the panel shows before the click
+            j = next(j for j in range(len(cd)) if default not in drawn_at(j))
+            rows = drawn_at(j)
+            page.mouse.move(box["x"] + xs[j], box["y"] + ys[j])   # plotly picks a WebGL point on hover first
             page.wait_for_timeout(700)
-            page.mouse.click(box["x"] + x, box["y"] + y)
+            page.mouse.click(box["x"] + xs[j], box["y"] + ys[j])
             # the audit panel now shows that point: the sample itself (pixels) and its parents
-            page.get_by_text(f"generated #{row} (the sample itself)").first.wait_for(timeout=20_000)
+            wanted = [f"generated #{r} (the sample itself)" for r in rows]
+            until = time.monotonic() + 20
+            while not any(w in page.inner_text("body") for w in wanted):
+                assert time.monotonic() < until, f"the click did not select any of {rows}"
+                page.wait_for_timeout(250)
             page.get_by_text("Convex parents").first.wait_for(timeout=5_000)
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
