@@ -225,6 +225,11 @@ def test_image_lab_plays_and_a_click_audits_a_point(server) -> None:
             rows = drawn_at(j)
             page.mouse.move(box["x"] + xs[j], box["y"] + ys[j])   # plotly picks a WebGL point on hover first
             page.wait_for_timeout(700)
+            # hovering it shows its image beside the cursor (the sample itself: a data: URI)
+            tip = page.frame_locator(sel).locator("#tip-img")
+            tip.wait_for(state="visible", timeout=5_000)
+            assert tip.get_attribute("src").startswith("data:image/png")
+            assert "generated #" in page.frame_locator(sel).locator("#tip-label").inner_text()
             page.mouse.click(box["x"] + xs[j], box["y"] + ys[j])
             # the audit panel now shows that point: the sample itself (pixels) and its parents
             wanted = [f"generated #{r} (the sample itself)" for r in rows]

@@ -71,6 +71,17 @@ def status(at: AppTest) -> list[dict]:
     return out
 
 
+def hovers(at: AppTest) -> list[dict]:
+    """The hover images passed with the page's maps (live_plot(hover=...))."""
+    out = []
+    for el in at.get("component_instance"):
+        if el.proto.component_name.endswith("gamo_live_plot"):
+            args = json.loads(el.proto.json_args)
+            if "hover" in args:
+                out.append(args["hover"])
+    return out
+
+
 def maps(at: AppTest) -> list[dict]:
     """The figures of the page's maps (live_plot components keyed il_map_...)."""
     out = []
@@ -121,6 +132,15 @@ def test_default_digits_run_renders_and_step_moves_the_map(app) -> None:
     # the class sizes are drawn before anything trains, the audit panel is there
     assert any("Training points per class" in el.proto.spec for el in at.get("plotly_chart"))
     assert any("Audit of GAMO's" in m.value and "pixels" in m.value for m in at.markdown)
+
+    # hovering: an image for every real point shown and for every generated point
+    (h0,) = hovers(at)
+    shown_rows = sorted(int(-v - 1) for t in real for v in _array(t["customdata"]))
+    assert sorted(h0["real"]["rows"]) == shown_rows
+    assert all(u.startswith("data:image/png;base64,") for u in h0["real"]["uris"])
+    n_gen = sum(len(_array(t["customdata"])) for t in gen)
+    assert len(h0["gen"]) == n_gen and all(g[0].startswith("data:image/png") for g in h0["gen"])
+    assert h0["gen"][0][1].startswith("generated #0 (class ")
 
     at.button(key="il_step").click().run()
     no_exception(at)
@@ -358,6 +378,43 @@ def test_map_figure_and_clicks() -> None:
     from app.ui.figures import figure_json
 
     assert json.loads(figure_json(fig))["data"][3]["name"] == "generated for 1"
+
+
+def test_hover_images_of_points() -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, size=(50, 1, 28, 28)).astype(np.float32)
+    uri = il.png_uri(images[0])
+    import base64
+
+    raw = base64.b64decode(uri.split(",", 1)[1])
+    assert uri.startswith("data:image/png;base64,") and len(raw) < 1500
+    assert Image.open(io.BytesIO(raw)).size == (28, 28)
+    # a large real set: a seeded subset of the cap, the same at every call
+    rows = np.arange(5000) * 2
+    sub = il.hover_rows(rows, seed=3, cap=3000)
+    assert len(sub) == 3000 and np.isin(sub, rows).all() and (np.diff(sub) > 0).all()
+    np.testing.assert_array_equal(sub, il.hover_rows(rows, seed=3, cap=3000))
+    np.testing.assert_array_equal(il.hover_rows(rows[:10], seed=3, cap=3000), rows[:10])
+    # conv: the samples are features; each shows its strongest convex parent, labelled as such
+    g = Generated(x=rng.normal(size=(3, 6)).astype(np.float32), y=np.array([1, 1, 2]),
+                  parent_idx=np.array([[40, 2], [7, 1], [12, 3]]), parent_w=np.full((3, 2), 0.5),
+                  m_pred=np.ones(3, np.int64))
+    out = il.hover_gen("conv", g, (1, 28, 28), images, (-1.0, 1.0))
+    assert [lab for _, lab in out] == ["strongest parent of generated #0 (class 1): real #40",
+                                       "strongest parent of generated #1 (class 1): real #7",
+                                       "strongest parent of generated #2 (class 2): real #12"]
+    assert out[0][0] == il.png_uri(images[40])
+    # conv without parents: the nearest real image in F's features, labelled as such
+    g2 = dataclasses.replace(g, parent_idx=None, parent_w=None)
+    feats = rng.normal(size=(50, 6)).astype(np.float32)
+    out = il.hover_gen("conv", g2, (1, 28, 28), images, (-1.0, 1.0), real_feats=feats, nearest=nearest_rows)
+    assert all(lab.startswith("nearest real image of generated #") for _, lab in out)
+    # dense: the sample itself
+    g3 = dataclasses.replace(g, x=images[:3].reshape(3, -1), parent_idx=None, parent_w=None)
+    out = il.hover_gen("dense", g3, (1, 28, 28), images, (-1.0, 1.0))
+    assert out[2] == [il.png_uri(images[2]), "generated #2 (class 2)"]
 
 
 def _snap(step: int, gen_x: np.ndarray, train: bool) -> Snapshot:

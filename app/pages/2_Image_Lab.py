@@ -9,6 +9,7 @@ chart, the URL state and the health table are the blocks the Toy Lab uses too
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import tempfile
@@ -250,7 +251,7 @@ def _start(s: il.ImageSettings, data_cfg: DataConfig) -> list[ImageRun] | None:
 
 def _clear_views() -> None:
     ss.il_maps, ss.il_audits, ss.il_sel = {}, {}, None
-    for k in [k for k in ss if str(k).startswith(("il_seen_", "il_pick_"))]:
+    for k in [k for k in ss if str(k).startswith(("il_seen_", "il_pick_", "il_png_", "il_hover_"))]:
         del ss[k]
 
 
@@ -331,6 +332,37 @@ def point_image(run: ImageRun, kind: str, idx: int, snap, ms: MapState | None):
         j = int(nearest_rows(gen.x[idx:idx + 1], ms.real)[0])
         return run.images[j], head + f" · shown: its nearest real image #{j} (in F's features)"
     return None, head
+
+
+def _uri(run: ImageRun, row: int) -> str:
+    """The PNG data URI of real image ``row`` (encoded once per run)."""
+    cache = ss.setdefault(f"il_png_{run.run_id}", {})
+    uri = cache.get(row)
+    if uri is None:
+        uri = cache[row] = il.png_uri(run.images[row], run.vrange)
+    return uri
+
+
+def hover_real(i: int, run: ImageRun, rows) -> tuple[str, dict | None]:
+    """(version, {"rows", "uris"} or None) of the real points' hover images: the shown rows (a
+    seeded subset of a large set), encoded once per run and point set."""
+    if run.images is None:
+        return f"{run.run_id}:none", None
+    hrows = il.hover_rows(rows, seed=run.cfg.train.seed)
+    version = f"{run.run_id}:{hashlib.sha1(np.ascontiguousarray(hrows).tobytes()).hexdigest()[:12]}"
+    cached = ss.get(f"il_hover_real_{i}")
+    if cached is not None and cached[0] == version:
+        return cached
+    payload = {"rows": [int(r) for r in hrows], "uris": [_uri(run, int(r)) for r in hrows]}
+    ss[f"il_hover_real_{i}"] = (version, payload)
+    return version, payload
+
+
+def hover_gen(run: ImageRun, gen, ms: MapState | None) -> list:
+    """[uri, label] (or None) per generated point, for the map's hover tooltip."""
+    real = ms.real if ms is not None else None
+    return il.hover_gen(run.family, gen, run.data.image_shape, run.images, run.vrange, real_feats=real,
+                        uri=lambda j: _uri(run, j), nearest=nearest_rows)
 
 
 def _pil(run: ImageRun, img, scale: int | None = None):
@@ -461,15 +493,23 @@ def _map(i: int, run: ImageRun, snaps, s: il.ImageSettings, height: int) -> None
     fkey = (run.run_id, ms.kind, step, keyframe, selected, s.trails, height, running)
     cached = ss.get(f"il_figcache_{i}")
     if cached is not None and cached[0] == fkey:
-        spec = cached[1]
+        spec, gen_hover = cached[1], cached[2]
     else:
+        gen_hover = hover_gen(run, gen if xy is not None else None, ms)
         fig = il.map_figure(real_xy, run.data.y_train[rows], rows, run.data.class_names,
                             gen_xy=xy if gen is not None else None, gen_y=gen.y if gen is not None else None,
                             gen_text=texts, trails=trails if s.trails else None, selected=selected,
                             height=height, uirevision=f"map{i}{run.run_id}{ms.kind}", legend=not running)
         spec = figure_json(fig)
-        ss[f"il_figcache_{i}"] = (fkey, spec)
-    live_plot(spec, key=f"il_map_{i}_{run.run_id}", config=PLOTLY_CONFIG)
+        ss[f"il_figcache_{i}"] = (fkey, spec, gen_hover)
+    # the real points' images: sent again only when they change (or while paused, so a chart
+    # mounted afresh gets them too); the frontend keeps them per version
+    version, real_hover = hover_real(i, run, rows)
+    if running and ss.get(f"il_hover_sent_{i}") == version:
+        real_hover = None
+    ss[f"il_hover_sent_{i}"] = version
+    live_plot(spec, key=f"il_map_{i}_{run.run_id}", config=PLOTLY_CONFIG,
+              hover={"version": version, "real": real_hover, "gen": gen_hover})
     what = "F's features of the real training images" if run.family == "conv" else (
         "the real training points" + (" (pixels)" if run.space == "pixels" else ""))
     kf = (f" · **keyframe {keyframe}**: F's features at step {kf_step:,} (refitted at each epoch end, "
@@ -481,7 +521,7 @@ def _map(i: int, run: ImageRun, snaps, s: il.ImageSettings, height: int) -> None
         lag = f" · map shows step {step:,}"
     st.caption(f"{ms.kind.upper()} fitted on {what} only; the crosses are the generated points, "
                f"placed with the fitted map's transform (never refitted on them){kf}{lag}. "
-               "Hover a point for what it is; click it to see its image and audit it below.")
+               "Hover a point to see what it is and its image; click it to audit it below.")
     if note:
         st.caption(f"⏳ {note}")
     show_collapse_warnings(snap.health if snap else None, run.method, max_shown=1)

@@ -41,7 +41,7 @@ __all__ = [
     "DATASETS", "DATASET_LABELS", "PROFILE_KINDS", "STEP_CAP", "ImageSettings", "DEFAULTS",
     "settings_from_query", "settings_to_query", "reset_key", "data_root", "dataset_status",
     "dataset_spec", "n_test_for", "profile_spec", "class_sizes", "save_upload", "build_config",
-    "conv_ok", "as_images", "to_pil", "tile_grid", "map_figure", "picked", "map_digest",
+    "conv_ok", "as_images", "to_pil", "png_uri", "hover_rows", "hover_gen", "tile_grid", "map_figure", "picked", "map_digest",
     "flag_table", "flagged_npz", "parse_counts",
 ]
 
@@ -414,6 +414,60 @@ def tile_grid(images: np.ndarray, ncols: int, *, value_range: tuple[float, float
         im = to_pil(imgs[i], value_range, scale).convert("RGB")
         sheet.paste(im, (gap + (i % ncols) * (tw + gap), gap + (i // ncols) * (th + gap)))
     return sheet
+
+
+HOVER_REAL_CAP = 3_000       # at most this many real points carry a hover image (a seeded subset beyond)
+
+
+def png_uri(img: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0)) -> str:
+    """One (C, H, W) image as a PNG data URI at its own size (an 8x8 digit: a few hundred bytes;
+    the map's hover tooltip scales it up, pixelated)."""
+    import base64
+
+    buf = io.BytesIO()
+    to_pil(img, value_range).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def hover_rows(rows: np.ndarray, seed: int = 0, cap: int = HOVER_REAL_CAP) -> np.ndarray:
+    """The real rows of the map that carry a hover image: all of them, or a seeded subset of
+    ``cap`` (in the rows' order) when there are more."""
+    rows = np.asarray(rows).astype(int).reshape(-1)
+    if len(rows) <= cap:
+        return rows
+    keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=cap, replace=False))
+    return rows[keep]
+
+
+def hover_gen(family: str, gen: Any, image_shape: Sequence[int] | None, images: np.ndarray | None,
+              vrange: tuple[float, float], *, real_feats: np.ndarray | None = None,
+              uri: Any = None, nearest: Any = None) -> list:
+    """[PNG data URI, label] (or None: no image) per generated point of ``gen`` (a snapshot's
+    ``Generated``), for the map's hover tooltip: the sample itself (dense family), else (conv:
+    the samples are F's features) its strongest convex parent, or without parents its nearest
+    real image in ``real_feats`` (``nearest(q, x)`` -> rows), labelled as such. ``uri(row)``
+    encodes real image ``row`` (a cache), by default :func:`png_uri`."""
+    if gen is None:
+        return []
+    m = len(gen.y)
+    if family == "dense":
+        imgs = as_images(gen.x, image_shape)
+        if imgs is None:
+            return [None] * m
+        return [[png_uri(imgs[k], vrange), f"generated #{k} (class {int(gen.y[k])})"] for k in range(m)]
+    if images is None:
+        return [None] * m
+    uri = uri or (lambda j: png_uri(images[j], vrange))
+    if gen.parent_idx is not None:
+        parents = [int(j) for j in np.asarray(gen.parent_idx)[:, 0]]
+        what = "strongest parent"
+    elif nearest is not None and real_feats is not None and real_feats.shape[1] == np.asarray(gen.x).shape[1]:
+        parents = [int(j) for j in nearest(gen.x, real_feats)]
+        what = "nearest real image"
+    else:
+        return [None] * m
+    return [[uri(j), f"{what} of generated #{k} (class {int(gen.y[k])}): real #{j}"]
+            for k, j in enumerate(parents)]
 
 
 def value_range(x: np.ndarray, image_like: bool) -> tuple[float, float]:

@@ -117,9 +117,17 @@ def _unsafe(p: Path) -> str | None:
     return None
 
 
-def live_plot(fig: go.Figure | str, *, key: str, config: dict[str, Any] | None = None) -> Any:
+def live_plot(fig: go.Figure | str, *, key: str, config: dict[str, Any] | None = None,
+              hover: dict[str, Any] | None = None) -> Any:
     """Show ``fig`` (a figure, or its JSON) in a chart that is updated in place; returns the
     last click.
+
+    ``hover`` (the Image Lab's map): images shown in a tooltip beside the cursor while a point is
+    hovered, ``{"version": str, "real": {"rows": [...], "uris": [...]} | None, "gen": [[uri,
+    label] | None, ...]}``. A point with ``customdata = -(row + 1)`` shows the real image of
+    ``row`` (labelled with its trace's name), one with ``customdata = k >= 0`` shows ``gen[k]``.
+    The frontend keeps the real images it was sent for ``version``: ``real`` may be None when
+    the same version's images were sent before (a redraw while training does not resend them).
 
     The value is ``None`` until a point is clicked, then ``{"selection": {"points": [...]},
     "click": n}``: the points under the click with their ``customdata`` (as
@@ -133,4 +141,6 @@ def live_plot(fig: go.Figure | str, *, key: str, config: dict[str, Any] | None =
     if _component is None:
         _component = components.declare_component("gamo_live_plot", path=str(served_dir()))
     spec = fig if isinstance(fig, str) else pio.to_json(fig, validate=False)
-    return _component(spec=spec, config=config or {}, key=key, default=None)
+    if hover is None:
+        return _component(spec=spec, config=config or {}, key=key, default=None)
+    return _component(spec=spec, config=config or {}, hover=hover, key=key, default=None)
