@@ -1,0 +1,342 @@
+"""Image Lab speed: how often the live map redraws while a run trains, on the running app.
+
+Issue 14's targets: "on a digits run the map redraws at least 2 times a second while training;
+on a Fashion-MNIST conv run at least once a second, with keyframes refitted in the background".
+
+What is measured
+----------------
+``streamlit run app/Home.py`` on a free port; headless Chromium (Debian's ``/usr/bin/chromium``)
+opens ``/Image_Lab?<settings>`` for each case, presses Play, waits ``--warmup`` seconds, then
+watches the page for the case's window:
+
+* *map redraws/s*: completed ``Plotly.react`` draws of the map in the browser. The map is the
+  ``app.ui.live_plot`` component (an iframe under ``.st-key-il_map_0_<run>``) that counts the
+  draws it finished in ``window.gamoLivePlot.draws``; a page script polls it every 10 ms (a new
+  iframe is a new mount and its count is added on). Also counted: the distinct ``data-map-step``
+  values of the status line ``#imagelab-status-0`` (the snapshot step the map shows), i.e. map
+  redraws that showed a new state of training;
+* *iterations/s*: the status line's ``data-step`` (step of the latest snapshot) from Play to
+  Pause over that wall time (read once the paused page has caught up), and its progress during
+  the window;
+* *keyframes*: the distinct ``data-keyframe`` values the status line showed during the window
+  (a keyframe is a refit of the map's layout; for conv runs on F's features, refitted at each
+  epoch end in the background);
+* *Pause latency*: Pause is clicked from inside the page and timed there until the status line
+  reads ``data-state="paused"``.
+
+Both cases run on one server, one after another (the first is paused before the second starts).
+Helpers (free port, CPU time of processes, Chromium path and flags) come from
+``bench/toy_lab_speed.py``; the command, machine and git revision from ``bench/common.py``.
+
+Usage::
+
+    python bench/image_lab_speed.py                 # writes bench/results/image_lab_speed.md
+    python bench/image_lab_speed.py --digits-seconds 10 --fashion-seconds 20 --out -
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import command, git_rev, machine  # noqa: E402
+from bench.toy_lab_speed import (  # noqa: E402
+    CHROMIUM, CHROMIUM_ARGS, _browser_cpu_seconds, _cpu_seconds, _descendants_cpu_seconds, _free_port)
+
+STATUS = "#imagelab-status-0"
+MAP_IFRAME = '[class*="st-key-il_map_0_"] iframe'
+
+INSTRUMENT_JS = """
+() => {
+  window.__il = {draws: 0, mounts: 0, mapSteps: new Set(), keyframes: new Set(),
+                 redraws: new Set(), longtask_ms: 0};
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__il.longtask_ms += e.duration;
+    }).observe({type: 'longtask'});
+  } catch (e) { window.__il.longtask_ms = -1; }
+  let last = null, base = 0, done = 0;
+  const poll = () => {
+    const f = document.querySelector('%s');
+    const lp = f && f.contentWindow && f.contentWindow.gamoLivePlot;
+    if (lp) {
+      if (f !== last) { done = window.__il.draws; last = f; base = lp.draws; window.__il.mounts += 1; }
+      window.__il.draws = done + (lp.draws - base);
+    }
+    const st = document.querySelector('%s');
+    if (st) {
+      window.__il.mapSteps.add(st.dataset.mapStep);
+      window.__il.keyframes.add(st.dataset.keyframe);
+      window.__il.redraws.add(st.dataset.redraw);
+    }
+  };
+  poll();
+  window.__ilTimer = setInterval(poll, 10);
+  return true;
+}
+""" % (MAP_IFRAME, STATUS)
+
+READ_JS = """() => ({draws: window.__il.draws, mounts: window.__il.mounts,
+  mapSteps: window.__il.mapSteps.size, keyframes: Array.from(window.__il.keyframes),
+  redraws: window.__il.redraws.size, longtask_ms: window.__il.longtask_ms})"""
+
+PAUSE_JS = """
+(timeout) => new Promise((resolve, reject) => {
+  const t0 = performance.now();
+  document.querySelector('.st-key-il_pause button').click();
+  const poll = () => {
+    if (document.querySelector('%s')?.dataset.state === 'paused') {
+      resolve(performance.now() - t0);
+    } else if (performance.now() - t0 > timeout) {
+      reject(new Error('the page did not show paused'));
+    } else {
+      setTimeout(poll, 5);
+    }
+  };
+  poll();
+})
+""" % STATUS
+
+
+def case_query(**fields) -> str:
+    """The Image Lab's URL query for its defaults with ``fields`` changed (app/ui/imagelab.py)."""
+    from app.ui import imagelab as il
+
+    s = dataclasses.replace(il.DEFAULTS, **fields)
+    return urllib.parse.urlencode(il.settings_to_query(s))
+
+
+CASES = [
+    # name, settings, target redraws/s
+    ("digits (dense, PCA map; the page's defaults)", dict(projection="pca"), 2.0, "digits"),
+    ("Fashion-MNIST (conv, PCA map)", dict(dataset="fashion-mnist", family="conv", projection="pca"),
+     1.0, "fashion"),
+]
+
+
+def start_server(log):
+    port = _free_port()
+    srv = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=dict(os.environ, GAMO_RUNS_DIR=tempfile.mkdtemp(prefix="gamo-bench-il-")),
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return srv, port
+        except OSError:
+            if time.monotonic() > deadline or srv.poll() is not None:
+                raise RuntimeError("streamlit did not start")
+            time.sleep(0.2)
+
+
+def measure(browser, port: int, srv, query: str, warmup: float, seconds: float) -> dict:
+    page = browser.new_page(viewport={"width": 1500, "height": 1600})
+    t_load = time.monotonic()
+    page.goto(f"http://localhost:{port}/Image_Lab?{query}", wait_until="domcontentloaded")
+    page.wait_for_selector(STATUS, timeout=120_000)
+    load_s = time.monotonic() - t_load
+    page.wait_for_timeout(2000)
+    drawn_js = "(s) => (document.querySelector(s)?.contentWindow?.gamoLivePlot?.draws || 0) > 0"
+    map_before_play = page.evaluate(drawn_js, MAP_IFRAME)
+    status = page.locator(STATUS).first
+
+    def attr(name: str) -> str:
+        return status.get_attribute(f"data-{name}")
+
+    step_play = int(attr("step"))
+    t_play = time.monotonic()
+    page.locator(".st-key-il_play button").first.click()
+    page.wait_for_function(f"() => document.querySelector('{STATUS}')?.dataset.state === 'running'",
+                           timeout=30_000)
+    try:  # the map drawn at least once (its live_plot component counts its draws)
+        page.wait_for_function(drawn_js, arg=MAP_IFRAME, timeout=90_000)
+        first_map_s = time.monotonic() - t_play
+    except Exception:  # noqa: BLE001 - measured anyway: the report then shows no redraws
+        first_map_s = float("nan")
+    page.wait_for_timeout(int(warmup * 1000))
+    page.evaluate(INSTRUMENT_JS)
+
+    def read():
+        return time.monotonic(), int(attr("step")), int(attr("map-step")), attr("keyframe")
+
+    t0, step0, mstep0, kf0 = read()
+    cpu0 = (_cpu_seconds(srv.pid), _descendants_cpu_seconds(srv.pid), _browser_cpu_seconds())
+    load0 = os.getloadavg()
+    samples = []
+    while time.monotonic() - t0 < seconds:
+        page.wait_for_timeout(1000)
+        samples.append(read())
+    t1, step1, mstep1, kf1 = read()
+    cpu1 = (_cpu_seconds(srv.pid), _descendants_cpu_seconds(srv.pid), _browser_cpu_seconds())
+    load1 = os.getloadavg()
+    js = page.evaluate(READ_JS)
+    text = status.inner_text()
+    t_pause = time.monotonic()
+    pause_latency = page.evaluate(PAUSE_JS, 30_000) / 1000.0
+    page.wait_for_timeout(1500)
+    step_pause = int(attr("step"))
+    exceptions = page.locator('[data-testid="stException"]').count()
+    page.close()
+    wall = t1 - t0
+    return {
+        "query": query, "load_s": load_s, "map_before_play": map_before_play, "first_map_s": first_map_s, "seconds": wall, "warmup": warmup,
+        "step_start": step0, "step_end": step1, "step_pause": step_pause,
+        "iters_per_s_window": (step1 - step0) / wall,
+        "iters_per_s": (step_pause - step_play) / (t_pause - t_play),
+        "play_seconds": t_pause - t_play,
+        "redraws_per_s": js["draws"] / wall, "mounts": js["mounts"],
+        "map_steps_per_s": (js["mapSteps"] - 1) / wall,  # less the step shown at the start
+        "map_step_start": mstep0, "map_step_end": mstep1,
+        "keyframes": sorted({k for k in js["keyframes"] if k is not None}, key=lambda k: int(k)),
+        "keyframe_start": kf0, "keyframe_end": kf1,
+        "server_redraws_per_s": js["redraws"] / wall,
+        "server_cpu": (cpu1[0] - cpu0[0]) / wall, "runs_cpu": (cpu1[1] - cpu0[1]) / wall,
+        "browser_cpu": (cpu1[2] - cpu0[2]) / wall,
+        "browser_busy": js["longtask_ms"] / 1000.0 / wall,
+        "pause_latency_s": pause_latency, "exceptions": exceptions, "status_text": text,
+        "load_before": load0, "load_after": load1,
+        "samples": [(round(t - t0, 1), s, m, k) for t, s, m, k in samples],
+    }
+
+
+def report(results: list[tuple], cmd: str) -> str:
+    now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [
+        "# Image Lab speed",
+        "",
+        f"Command: `{cmd}` (git {git_rev()})  ",
+        f"Date: {now}  ",
+        f"Machine: {machine()}; headless Chromium ({CHROMIUM}, software rendering).  ",
+        "Setting: the Image Lab's defaults (exponential profile, ratio 10, GAMO, LS loss, "
+        "seed 0, 10 iterations per refresh, PCA map, trails on) with the dataset and family "
+        "below; the app trains each run in its own process (CPU).",
+        "",
+        "Issue 14's targets: the map redraws at least 2 times/s on a digits run and at least "
+        "once a second on a Fashion-MNIST conv run, keyframes refitted in the background.",
+        "",
+        "| run | measure | value | target | met |",
+        "|---|---|---:|---:|:---:|",
+    ]
+    for (name, _, target, _), r in results:
+        yes = lambda ok: "yes" if ok else "no"  # noqa: E731
+        lines += [
+            f"| {name} | map redraws/s in the browser (completed `Plotly.react`) | "
+            f"{r['redraws_per_s']:.2f} | {target:g} | {yes(r['redraws_per_s'] >= target)} |",
+            f"| | map redraws/s showing a new step (distinct `data-map-step`) | "
+            f"{r['map_steps_per_s']:.2f} | {target:g} | {yes(r['map_steps_per_s'] >= target)} |",
+            f"| | iterations/s trained (Play -> Pause, {r['play_seconds']:.0f} s) | "
+            f"{r['iters_per_s']:.0f} | | |",
+            f"| | snapshots/s the run produced (iterations/s / 10 per refresh: the most new "
+            f"steps/s the map can show) | {r['iters_per_s'] / 10:.2f} | | |",
+            f"| | iterations/s by the page's step counter in the window | "
+            f"{r['iters_per_s_window']:.0f} | | |",
+            f"| | keyframes shown in the window | "
+            f"{len(r['keyframes'])} ({', '.join(r['keyframes'])}) | "
+            + ("new keyframes while it trains | "
+               + yes(len(r["keyframes"]) > 1) + " |" if "fashion" in r["query"] else "| |"),
+            f"| | Pause -> the page shows 'paused' (s) | {r['pause_latency_s']:.2f} | 0.5 | "
+            f"{yes(r['pause_latency_s'] <= 0.5)} |",
+        ]
+    lines += ["", "## Details", ""]
+    for (name, _, _, _), r in results:
+        lines += [
+            f"### {name}",
+            "",
+            f"Window {r['seconds']:.1f} s after {r['warmup']:.0f} s of warm-up; page load to the "
+            f"status line {r['load_s']:.1f} s; map drawn before Play: "
+            f"{'yes' if r['map_before_play'] else 'no'}; Play to a drawn map {r['first_map_s']:.1f} s; status line step {r['step_start']} -> {r['step_end']} "
+            f"in the window, {r['step_pause']} once paused; map step {r['map_step_start']} -> "
+            f"{r['map_step_end']}; keyframe {r['keyframe_start']} -> {r['keyframe_end']}; map "
+            f"iframe mounts {r['mounts']} (1: updated in place); server fragment runs seen "
+            f"{r['server_redraws_per_s']:.1f}/s.  ",
+            f"CPU (cores): Streamlit server {r['server_cpu']:.2f}, run processes "
+            f"{r['runs_cpu']:.2f}, Chromium {r['browser_cpu']:.2f}; browser main thread in tasks "
+            f"> 50 ms {r['browser_busy']:.0%} of the time. Load average (1, 5, 15 min) "
+            f"{', '.join(f'{v:.2f}' for v in r['load_before'])} before the window, "
+            f"{', '.join(f'{v:.2f}' for v in r['load_after'])} after. Exceptions on the page: "
+            f"{r['exceptions']}.  ",
+            f"Last status line: `{r['status_text']}`  ",
+            f"URL query: `{r['query']}`",
+            "",
+            "Per-second samples (s, step, map step, keyframe): "
+            + ", ".join(f"({t}, {s}, {m}, {k})" for t, s, m, k in r["samples"]),
+            "",
+        ]
+    lines += [
+        "## Notes",
+        "",
+        f"* {os.cpu_count()} CPUs shared by the training process, the Streamlit server and "
+        "Chromium (software rendering); the load averages above say how busy the machine was. "
+        "One run per case, so the numbers vary from run to run.",
+        "* A completed `Plotly.react` may redraw the same step (a fragment run whose figure "
+        "changed for another reason); the distinct `data-map-step` count (less the step shown "
+        "when the window opens) is the redraws that showed training move.",
+        "* The map can show a new step only when the run has made a snapshot (every 10 "
+        "iterations, the page's default): a run training at N iterations/s caps the map at N/10 "
+        "new steps/s whatever the page does. Keyframes are refitted at each epoch end, so a "
+        "window shorter than an epoch shows none.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--digits-seconds", type=float, default=15.0)
+    ap.add_argument("--fashion-seconds", type=float, default=30.0)
+    ap.add_argument("--only", choices=("digits", "fashion"), default=None)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "image_lab_speed.md"),
+                    help="Markdown results ('-' prints only)")
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    cases = [c for c in CASES if args.only in (None, c[3])]
+    log = tempfile.NamedTemporaryFile("w+", prefix="image_lab_speed_", suffix=".log", delete=False)
+    srv, port = start_server(log)
+    results = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for case in cases:
+                name, fields, target, key = case
+                secs = args.digits_seconds if key == "digits" else args.fashion_seconds
+                r = measure(browser, port, srv, case_query(**fields), args.warmup, secs)
+                results.append((case, r))
+                print(f"{name}: {r['redraws_per_s']:.2f} map redraws/s ({r['map_steps_per_s']:.2f} new "
+                      f"steps/s; target {target:g}), {r['iters_per_s']:.0f} it/s, keyframes "
+                      f"{r['keyframes']}, pause {r['pause_latency_s']:.2f} s, load "
+                      f"{r['load_before'][0]:.2f}", flush=True)
+            browser.close()
+    finally:
+        srv.terminate()
+        try:
+            srv.wait(10)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+        print(f"server log: {log.name}")
+        log.close()
+    text = report(results, command())
+    if args.out == "-":
+        print(text)
+    else:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
