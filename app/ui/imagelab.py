@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from app.ui.figures import class_colors
-from app.ui.url_state import parse_bool, parse_query, to_query
+from app.ui.url_state import parse_bool, parse_number, parse_query, to_query
 from gamo.config import LOSSES, METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from gamo.data import FASHION_MNIST_ENV, FASHION_MNIST_SYSTEM_DIR, MAX_UPLOAD_BYTES, load_table_bytes
 from gamo.errors import DataError
@@ -177,20 +177,7 @@ def _parse_field(name: str, raw: str) -> Any:
             raise ValueError("choose pca or umap")
         return raw.lower()
     lo, hi = BOUNDS[name]
-    kind = type(getattr(DEFAULTS, name))
-    try:
-        v = float(raw)
-    except ValueError:
-        raise ValueError("not a number") from None
-    if not math.isfinite(v):
-        raise ValueError("not a finite number")
-    if kind is int:
-        if v != int(v):
-            raise ValueError("must be a whole number")
-        v = int(v)
-    if not lo <= v <= hi:
-        raise ValueError(f"must be between {lo:g} and {hi:g}")
-    return v
+    return parse_number(raw, lo, hi, whole=type(getattr(DEFAULTS, name)) is int)
 
 
 def settings_from_query(params: Mapping[str, Any]) -> tuple[ImageSettings, list[str]]:

@@ -31,7 +31,7 @@ from app.ui.figures import class_colors, metric_curves, toy_figure, trails_legen
 from app.ui.curves import (compare_chart, history_series, loss_chart, mark_step, method_color,
                            points_digest, score_chart)
 from app.ui.pacer import pace_chunk
-from app.ui.url_state import parse_bool, parse_query, to_query
+from app.ui.url_state import parse_bool, parse_number, parse_query, to_query
 from gamo.config import LOSSES, METHOD_LABELS, METHODS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from gamo.errors import ConfigError, GamoError
 from gamo.geometry import convex_hull, hull_distance
@@ -224,20 +224,7 @@ def _parse_field(name: str, raw: str) -> Any:
     if name in ("show_d", "trails"):
         return parse_bool(raw)
     lo, hi = BOUNDS[name]
-    kind = type(getattr(DEFAULTS, name))
-    try:
-        v = float(raw)
-    except ValueError:
-        raise ValueError("not a number") from None
-    if not math.isfinite(v):
-        raise ValueError("not a finite number")
-    if kind is int:
-        if v != int(v):
-            raise ValueError("must be a whole number")
-        v = int(v)
-    if not lo <= v <= hi:
-        raise ValueError(f"must be between {lo:g} and {hi:g}")
-    return v
+    return parse_number(raw, lo, hi, whole=type(getattr(DEFAULTS, name)) is int)
 
 
 def settings_from_query(params: Mapping[str, Any]) -> tuple[ToySettings, list[str]]:

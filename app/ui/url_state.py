@@ -8,6 +8,7 @@ widget its value from the settings and write the settings back to the address ba
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,6 +41,24 @@ def parse_bool(raw: str) -> bool:
     if low in ("0", "false", "no", "off"):
         return False
     raise ValueError("use 1 or 0")
+
+
+def parse_number(raw: str, lo: float, hi: float, whole: bool = False) -> float | int:
+    """A number from a URL value within [lo, hi] (a whole number when ``whole``); ValueError
+    with a short reason otherwise."""
+    try:
+        v = float(raw)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(v):
+        raise ValueError("not a finite number")
+    if whole:
+        if v != int(v):
+            raise ValueError("must be a whole number")
+        v = int(v)
+    if not lo <= v <= hi:
+        raise ValueError(f"must be between {lo:g} and {hi:g}")
+    return v
 
 
 def to_query(settings: Any, keys: Mapping[str, str]) -> dict[str, str]:
