@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import command, git_rev, machine  # noqa: E402
 from bench.toy_lab_speed import (  # noqa: E402
+    pause_js,
     CHROMIUM, CHROMIUM_ARGS, _browser_cpu_seconds, _cpu_seconds, _descendants_cpu_seconds, _free_port)
 
 STATUS = "#imagelab-status-0"
@@ -91,22 +92,7 @@ READ_JS = """() => ({draws: window.__il.draws, mounts: window.__il.mounts,
   mapSteps: window.__il.mapSteps.size, keyframes: Array.from(window.__il.keyframes),
   redraws: window.__il.redraws.size, longtask_ms: window.__il.longtask_ms})"""
 
-PAUSE_JS = """
-(timeout) => new Promise((resolve, reject) => {
-  const t0 = performance.now();
-  document.querySelector('.st-key-il_pause button').click();
-  const poll = () => {
-    if (document.querySelector('%s')?.dataset.state === 'paused') {
-      resolve(performance.now() - t0);
-    } else if (performance.now() - t0 > timeout) {
-      reject(new Error('the page did not show paused'));
-    } else {
-      setTimeout(poll, 5);
-    }
-  };
-  poll();
-})
-""" % STATUS
+PAUSE_JS = pause_js("il_pause", STATUS)
 
 
 def case_query(**fields) -> str:

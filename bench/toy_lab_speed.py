@@ -147,12 +147,15 @@ INSTRUMENT_JS = """
 """
 
 
-PAUSE_JS = """
+def pause_js(button_key: str, status: str) -> str:
+    """A page function that clicks the page's Pause button (``.st-key-<button_key>``) and
+    resolves with the milliseconds until the status element ``status`` says 'paused'."""
+    return """
 (timeout) => new Promise((resolve, reject) => {
   const t0 = performance.now();
-  document.querySelector('.st-key-tl_pause button').click();
+  document.querySelector('.st-key-%s button').click();
   const poll = () => {
-    if (document.querySelector('#toylab-status-0')?.dataset.state === 'paused') {
+    if (document.querySelector('%s')?.dataset.state === 'paused') {
       resolve(performance.now() - t0);
     } else if (performance.now() - t0 > timeout) {
       reject(new Error('the page did not show paused'));
@@ -162,7 +165,10 @@ PAUSE_JS = """
   };
   poll();
 })
-"""
+""" % (button_key, status)
+
+
+PAUSE_JS = pause_js("tl_pause", "#toylab-status-0")
 
 
 def _free_port() -> int:
