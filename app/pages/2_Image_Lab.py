@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -27,6 +26,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from app.ui import imagelab as il  # noqa: E402
+from app.ui.audit_view import run_image, show_flags_and_exports, show_sample  # noqa: E402
 from app.ui.curves import compare_chart, history_series, score_chart  # noqa: E402
 from app.ui.figures import confusion_figure, figure_json, recall_bars  # noqa: E402
 from app.ui.health_view import show_collapse_warnings, show_health_table  # noqa: E402
@@ -365,11 +365,6 @@ def hover_gen(run: ImageRun, gen, ms: MapState | None) -> list:
                         uri=lambda j: _uri(run, j), nearest=nearest_rows)
 
 
-def _pil(run: ImageRun, img, scale: int | None = None):
-    h = img.shape[-1]
-    return il.to_pil(img, run.vrange, scale or max(1, 96 // max(h, 1)))
-
-
 def samples_grid(run: ImageRun, snap, ms: MapState | None) -> None:
     """Generated samples per minority class: images (flattened family) or their strongest
     parents / nearest real images (conv family, labelled as neighbours)."""
@@ -601,40 +596,7 @@ def live_grid(runs: list[ImageRun], s: il.ImageSettings) -> None:
 # --------------------------------------------------------------------------------------
 # the audit panel
 # --------------------------------------------------------------------------------------
-def _images_row(run: ImageRun, rows, captions) -> None:
-    if run.images is None or not len(rows):
-        return
-    cols = st.columns(max(len(rows), 1))
-    for col, j, cap in zip(cols, rows, captions):
-        col.image(_pil(run, run.images[int(j)], scale=max(1, 64 // run.images.shape[-1])), caption=cap)
-
-
-def _exports(run: ImageRun, step: int, audit) -> tuple[bytes, bytes | None, bytes]:
-    """(NPZ of the flagged samples, PNG contact sheet of them or None, CSV of every sample),
-    made once per audit (the panel redraws while a run trains)."""
-    from gamo.audit import contact_sheet, flagged_tiles, to_csv
-
-    key = (run.run_id, step, audit.low_pct, audit.high_pct)
-    hit = ss.get("il_exports")
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    n_flag = int(audit.flagged.sum())
-    npz = il.flagged_npz(audit, step, run.images)
-    with tempfile.TemporaryDirectory() as tmp:
-        csv_bytes = to_csv(audit, Path(tmp) / "audit.csv").read_bytes()
-        png = None
-        if run.images is not None:
-            tiles, caps = flagged_tiles(audit, run.images, run.data.image_shape)
-            png = contact_sheet(tiles, caps, Path(tmp) / "flagged.png", value_range=run.vrange,
-                                title=f"{METHOD_LABELS[run.method]} step {step}: {n_flag} of "
-                                      f"{audit.n} flagged ({audit.space})").read_bytes()
-    ss.il_exports = (key, (npz, png, csv_bytes))
-    return npz, png, csv_bytes
-
-
 def audit_panel(runs: list[ImageRun], s: il.ImageSettings) -> None:
-    from gamo.audit import per_class_summary
-
     sel = ss.get("il_sel")
     ri = sel[0] if sel is not None and sel[0] < len(runs) else 0
     if len(runs) > 1:
@@ -663,7 +625,6 @@ def audit_panel(runs: list[ImageRun], s: il.ImageSettings) -> None:
         st.info(f"{METHOD_LABELS[run.method]} generates no samples of its own (it reweights or "
                 "changes the loss, or makes its samples another way): there is nothing to audit.")
         return
-    names = run.data.class_names
     st.markdown(
         f"Audit of {METHOD_LABELS[run.method]}'s {audit.n} fixed-noise generated points at **step "
         f"{step:,}**{' (updates while it trains)' if running else ''}. Distances are taken in "
@@ -694,68 +655,12 @@ def audit_panel(runs: list[ImageRun], s: il.ImageSettings) -> None:
             img, cap = point_image(run, "real", sel[2], snap, None)
             st.markdown("**Selected on the map: a real point**")
             if img is not None:
-                st.image(_pil(run, img), caption=cap)
+                st.image(run_image(run, img), caption=cap)
             else:
                 st.caption(cap)
-        c = int(audit.y[i])
-        a, b = st.columns([0.8, 1.2])
-        with a:
-            if audit.space == "pixels" and run.images is not None:
-                img = il.as_images(audit.x[i:i + 1], run.data.image_shape)
-                if img is not None:
-                    a.image(_pil(run, img[0]), caption=f"generated #{i} (the sample itself)")
-            elif run.images is not None:
-                j = int(audit.parent_idx[i, 0]) if audit.parent_idx is not None else int(audit.nearest_idx[i])
-                what = "its strongest convex parent" if audit.parent_idx is not None else "its nearest real image"
-                a.image(_pil(run, run.images[j]), caption=f"#{i} lives in F's features; shown: {what} (real #{j})")
-        with b:
-            rows = [("class (generated for)", f"{c} ({names[c]})"),
-                    ("M predicts", f"{int(audit.m_pred[i])} (confidence {audit.m_conf[i]:.2f})"),
-                    ("D's real score", "–" if audit.d_score is None else f"{audit.d_score[i]:.2f}"),
-                    ("DCR (closest real)", f"{audit.dcr[i]:.3f} · percentile {audit.dcr_pct[i]:.0f}"),
-                    *([("DCR ratio (0: a copy; to the nearest member's own gap)", f"{audit.dcr_ratio[i]:.2f}")]
-                      if getattr(audit, "dcr_ratio", None) is not None else []),
-                    ("closest of another class", f"{audit.dcr_other[i]:.3f} · percentile {audit.dcr_other_pct[i]:.0f}"),
-                    ("effective parents", "–" if audit.eff_parents is None else f"{audit.eff_parents[i]:.1f}"),
-                    ("flags", flags_of(i))]
-            st.markdown("| measure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows))
-        if audit.parent_idx is not None:
-            st.markdown("**Convex parents** (real training images, heaviest first, with their weights)")
-            _images_row(run, audit.parent_idx[i], [f"#{int(j)} · w {float(w):.2f}"
-                                                   for j, w in zip(audit.parent_idx[i], audit.parent_w[i])])
-        st.markdown(f"**Nearest real neighbours** (in {audit.space})")
-        if audit.space == "pixels":
-            real = run.data.x_train.reshape(len(run.data.x_train), -1)
-            d = np.linalg.norm(real - audit.x[i][None, :], axis=1)
-            near = np.argsort(d)[:5]
-            _images_row(run, near, [f"#{int(j)} · class {int(run.data.y_train[j])} · d {d[j]:.2f}" for j in near])
-        else:
-            near = [int(audit.nearest_idx[i])] + ([int(audit.nearest_other_idx[i])]
-                                                  if audit.nearest_other_idx[i] >= 0 else [])
-            caps = [f"closest: #{near[0]} · class {int(run.data.y_train[near[0]])} · d {audit.dcr[i]:.2f}"]
-            if len(near) > 1:
-                caps.append(f"closest of another class: #{near[1]} · class {int(run.data.y_train[near[1]])}")
-            if run.images is not None:
-                _images_row(run, near, caps)
-            else:
-                st.caption(" · ".join(caps))
+        show_sample(run, audit, i, flags_of(i))
     with right:
-        st.markdown("**Flags per class**")
-        table = il.flag_table(per_class_summary(audit), names)
-        st.dataframe(table, hide_index=True, width="stretch")
-        n_flag = int(audit.flagged.sum())
-        st.caption(f"{n_flag} of {audit.n} generated points flagged.")
-        npz, png, csv_bytes = _exports(run, step, audit)
-        st.download_button(f"Flagged samples (NPZ, {n_flag})", data=npz,
-                           file_name=f"imagelab_{run.method}_step{step}_flagged.npz",
-                           mime="application/octet-stream", key=f"il_npz_{ri}", on_click="ignore")
-        if png is not None:
-            st.download_button("Contact sheet of the flagged samples (PNG)", data=png,
-                               file_name=f"imagelab_{run.method}_step{step}_flagged.png", mime="image/png",
-                               key=f"il_png_{ri}", on_click="ignore")
-        st.download_button("Every sample's measures (CSV)", data=csv_bytes,
-                           file_name=f"imagelab_{run.method}_step{step}_audit.csv", mime="text/csv",
-                           key=f"il_csv_{ri}", on_click="ignore")
+        show_flags_and_exports(run, step, audit, ri, ss)
     if not running and not state.pending and ss.get("il_audit_ticking"):
         ss.il_audit_ticking = False
         st.rerun(scope="app")
