@@ -50,11 +50,11 @@ from app.ui.live_runs import LabFull, check_room  # noqa: E402
 from app.ui.limits_view import lab_full_notice  # noqa: E402
 from app.ui.pacer import PACE_OPTIONS, Pacer, pace_chunk, pace_label, shown_step  # noqa: E402
 from app.ui.run_controls import run_buttons, status_line  # noqa: E402
+from app.ui.toylab_share import keep_and_share  # noqa: E402
 from app.ui.toylab_runs import (  # noqa: E402
     EXTEND_STEPS,
     LiveRun,
     reference_key,
-    save_run,
     start_live_run,
     start_reference,
     start_watchdog,
@@ -65,7 +65,6 @@ from app.ui.url_state import sync_url, widget_default  # noqa: E402
 from gamo.config import METHOD_LABELS, DataConfig  # noqa: E402
 from gamo.data import load_dataset  # noqa: E402
 from gamo.errors import GamoError  # noqa: E402
-from gamo.runs import RunError  # noqa: E402
 
 # how often the 2D view is redrawn while a run trains (the issue asks for 4 redraws/s). The
 # fragment timer caps the rate at 1/REFRESH_S, and a cycle costs more than the timer: with
@@ -747,42 +746,6 @@ def _live_side(runs: list[LiveRun], s: tl.ToySettings) -> None:
                 legend = False
 
 
-def keep_and_share(runs: list[LiveRun], s: tl.ToySettings) -> None:
-    with st.expander("Keep and share", expanded=False):
-        st.markdown(
-            "**Share this setup:** every setting is in the page's address (URL); copy it from "
-            "the browser's address bar.  \n**Figure as PNG:** hover the plot and click the camera "
-            "icon (“Download plot as png”) in its toolbar.  \n**Generated points as CSV:** their "
-            "positions, M's verdict, and each point's heaviest convex parents with weights."
-        )
-        c1, c2 = st.columns(2)
-        for i, r in enumerate(runs):
-            def csv(r=r) -> str:
-                snap = r.handle.latest
-                return tl.generated_table(snap.generated if snap else None, r.data.x_train,
-                                          snap.step if snap else None).to_csv(index=False)
-
-            c1.download_button(f"Generated points of {METHOD_LABELS[r.method]} (CSV)", data=csv,
-                               file_name=f"toylab_{r.method}_{s.dataset}_generated.csv",
-                               mime="text/csv", key=f"tl_csv_{i}", on_click="ignore",
-                               disabled=r.handle.latest is None or r.handle.latest.generated is None)
-        vs = "-vs-" + "-".join(tl.compare_methods(s)) if s.compare else ""
-        default = f"toylab-{s.dataset}-{s.method}{vs}"[:68] + f"-seed{s.seed}"
-        name = c2.text_input("Run name (saved under runs/)", value=default, key="tl_run_name")
-        busy = any(r.handle.status.state in ("starting", "running") for r in runs)
-        if c2.button("Save run", key="tl_save", disabled=busy,
-                     help="Pause first: a run is saved while it is paused or finished."):
-            for r in runs:
-                folder = name if len(runs) == 1 else f"{name}-{r.method}"
-                try:
-                    out = save_run(r, RUNS_DIR, folder, s)
-                except (ValueError, RunError) as e:
-                    c2.error(f"Not saved: {e}")
-                else:
-                    c2.success(f"Saved {METHOD_LABELS[r.method]} at step {r.handle.latest.step} "
-                               f"to `{out}`")
-
-
 # --------------------------------------------------------------------------------------
 # the page
 # --------------------------------------------------------------------------------------
@@ -836,7 +799,7 @@ if runs:
     else:
         fast(runs, settings, ticking)
         slow(runs, settings)
-    keep_and_share(runs, settings)
+    keep_and_share(runs, settings, RUNS_DIR)
     with st.expander("How to read the picture"):
         st.markdown(tl.reading_guide(sizes if sizes is not None else
                                      [int(c) for c in np.bincount(runs[0].data.y_train)]))
