@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from gamo.runs import FINAL
-from gamo.tables import FAILED, ROWS, TABLES, write_table
+from gamo.tables import FAILED, ROWS, TABLES, store_name, write_table
 
 # rough cost of one run relative to Baseline CN, slowest first (GAN methods train two more networks)
 COST = {"dos": 4.5, "gamo": 3, "cg_d": 3, "cgan": 3, "gamo_no_d": 2.5, "cg": 2.5, "smote": 2, "borderline_smote": 2,
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="cells run at once")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per cell")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--family", default="auto", choices=("auto", "dense", "conv"))
     ap.add_argument("--deadline", type=float, default=0, help="seconds; 0: none")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--profile", default=None)
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-per-class", type=int, default=None, help="validation split per class (0: none)")
     a = ap.parse_args(argv)
     methods = list(a.methods or [m for m in ROWS if m in __import__("gamo.config").config.METHODS])
-    base = Path(a.root) / f"{a.dataset}-{a.loss}"
+    base = Path(a.root) / store_name(a.dataset, a.loss, a.family)
     logs = Path(a.root) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     todo = [c for c in cells(methods, a.seeds) if not finished(base / f"{c[0]}-seed{c[1]}")]
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             m, s = todo.pop(0)
             cmd = [sys.executable, "-m", "gamo", "bench", a.table, "--dataset", a.dataset, "--seeds", str(s),
                    "--methods", m, "--loss", a.loss, "--root", a.root, "--out", str(logs / f"table-{m}-{s}"),
-                   "--threads", str(a.threads), "--device", a.device]
+                   "--threads", str(a.threads), "--device", a.device, "--family", a.family]
             if a.epochs:
                 cmd += ["--epochs", str(a.epochs)]
             for flag, value in (("--profile", a.profile), ("--steps", a.steps), ("--test-per-class", a.test_per_class)):
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"done {key[0]} seed {key[1]} (exit {p.returncode}, {time.monotonic() - t0:.0f} s)", flush=True)
         time.sleep(0.5)
     signal.signal(signal.SIGINT, old_handler)
-    path = write_table(a.table, a.dataset, a.loss, base, methods, a.seeds, a.out)
+    path = write_table(a.table, a.dataset, a.loss, base, methods, a.seeds, a.out, family=a.family)
     print(f"wrote {path}")
     return 130 if interrupted else 0
 

@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"validation split per class (default {DataConfig.n_val_per_class}, fewer where fewer are left)")
     b.add_argument("--threads", type=_threads_arg, default=0, help="CPU threads (0: torch's default; at most the cores)")
     b.add_argument("--device", default="auto")
+    b.add_argument("--family", default="auto", choices=("auto", "dense", "conv"),
+                   help="dense: flatten 28x28 images (the paper's MNIST-style ablation); auto: conv for 28x28 and 32x32 images")
     b.add_argument("--quiet", action="store_true")
 
     au = sub.add_parser("audit", help="audit a run's generated samples: near-duplicates, out-of-distribution, disputed labels")
@@ -439,7 +441,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     path = run_table(a.table, a.dataset, a.seeds, methods=a.methods, loss=a.loss, root=a.root, out=a.out,
                      log=lambda msg: _info(a, msg), profile=a.profile, epochs=a.epochs, steps=a.steps,
                      test_per_class=a.test_per_class, val_per_class=a.val_per_class, threads=a.threads,
-                     device=a.device)
+                     device=a.device, family=a.family)
     print(path.read_text())
     print(f"table written to {path} and {path.with_suffix('.csv')}")
     return 0

@@ -58,8 +58,10 @@ PAPER_EPOCHS = {"mnist": 89, "fashion-mnist": 89, "cifar10": 80, "svhn": 80,
 
 def protocol(dataset: str, loss: str, seed: int, method: str, *, profile: str | None = None,
              epochs: int | None = None, steps: int | None = None, test_per_class: int | None = None,
-             val_per_class: int | None = None, threads: int = 0, device: str = "auto") -> RunConfig:
-    """The paper's protocol for one table cell (the flattened dense family for digits).
+             val_per_class: int | None = None, threads: int = 0, device: str = "auto",
+             family: str = "auto") -> RunConfig:
+    """The paper's protocol for one table cell (the flattened dense family for digits; ``family``
+    "dense" flattens 28x28 images too: the paper's MNIST-style ablation of Figure 4).
 
     The validation split has ``val_per_class`` images a class (default
     ``DataConfig.n_val_per_class``), or as many as the class with the fewest unused training
@@ -76,11 +78,18 @@ def protocol(dataset: str, loss: str, seed: int, method: str, *, profile: str | 
     n_epochs = 0 if steps else (epochs or PAPER_EPOCHS[dataset])
     train = TrainConfig(method=method, loss=loss, steps=steps or 0, epochs=n_epochs, seed=seed,
                         snapshot_every=0, threads=threads, device=device)
-    return RunConfig(data=data, model=ModelConfig(), train=train)
+    return RunConfig(data=data, model=ModelConfig(family=family), train=train)
+
+
+def store_name(dataset: str, loss: str, family: str = "auto") -> str:
+    """The folder of a table's runs under ``--root``: ``<dataset>-<loss>``, or
+    ``<dataset>-<family>-<loss>`` for a family other than the dataset's default."""
+    return f"{dataset}-{loss}" if family == "auto" else f"{dataset}-{family}-{loss}"
 
 
 def run_table(table: str, dataset: str, seeds: list[int], *, methods: list[str] | None = None, loss: str = "ls",
-              root: str = "bench/results/runs", out: str | None = None, log=print, **overrides) -> Path:
+              root: str = "bench/results/runs", out: str | None = None, log=print, family: str = "auto",
+              **overrides) -> Path:
     """Run (or skip/resume) every method x seed, then write the Markdown and CSV table."""
     from gamo.cli import execute_run
     from gamo.runs import CHECKPOINT, FINAL, load_checkpoint
@@ -91,10 +100,10 @@ def run_table(table: str, dataset: str, seeds: list[int], *, methods: list[str] 
     unknown = [m for m in methods if m not in METHOD_LABELS]
     if unknown:
         raise ConfigError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(ROWS)}")
-    base = Path(root) / f"{dataset}-{loss}"
+    base = Path(root) / store_name(dataset, loss, family)
     for seed in seeds:
         for method in methods:
-            cfg = protocol(dataset, loss, seed, method, **overrides)
+            cfg = protocol(dataset, loss, seed, method, family=family, **overrides)
             run_dir = base / f"{method}-seed{seed}"
             final = run_dir / FINAL
             if final.exists() and json.loads(final.read_text()).get("complete"):
@@ -117,11 +126,11 @@ def run_table(table: str, dataset: str, seeds: list[int], *, methods: list[str] 
                 log(f"failed {run_dir}: {e}")
                 run_dir.mkdir(parents=True, exist_ok=True)
                 (run_dir / FAILED).write_text(json.dumps({"error": str(e)}))
-    return write_table(table, dataset, loss, base, methods, seeds, out)
+    return write_table(table, dataset, loss, base, methods, seeds, out, family=family)
 
 
 def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[str], seeds: list[int],
-                out: str | None) -> Path:
+                out: str | None, family: str = "auto") -> Path:
     """Write the Markdown and CSV table of ``methods`` from the run store ``base``.
 
     Every finished seed in the store counts, not only ``seeds``: a call that ran seed 2 alone
@@ -176,13 +185,15 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
                          len(b_done), *_mean_std(b_acsa), *_mean_std(b_gm),
                          p[0] if p else "", p[1] if p else "", " ".join(map(str, done)),
                          " ".join(map(str, b_done))])
-    out_path = Path(out or f"bench/results/{table}_{dataset}_{loss}")
+    tag = dataset if family == "auto" else f"{dataset}-{family}"
+    out_path = Path(out or f"bench/results/{table}_{tag}_{loss}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     header = ["method", "ACSA (last epoch)", "GM (last epoch)", "ACSA (best val. epoch)", "GM (best val. epoch)",
               "ACSA (paper)", "GM (paper)", "seeds finished"]
     sizes = ", ".join(map(str, sorted(val_sizes))) or "?"
-    lines = [f"# {table.capitalize()}: {dataset}, {loss.upper()} loss, mean ± std over finished seeds", "",
-             f"- command: `python -m gamo bench {table} --dataset {dataset} --loss {loss} --seeds {' '.join(map(str, seeds))}`",
+    fam = "" if family == "auto" else f" --family {family}"
+    lines = [f"# {table.capitalize()}: {tag}, {loss.upper()} loss, mean ± std over finished seeds", "",
+             f"- command: `python -m gamo bench {table} --dataset {dataset}{fam} --loss {loss} --seeds {' '.join(map(str, seeds))}`",
              f"- runs stored under `{base}`"
              + ("; the paper's column for digits is its MNIST (flattened) column" if dataset == "digits" else ""),
              "- finished runs by device: " + ("; ".join(f"{k}: {v}" for k, v in sorted(machines.items())) or "none"),
