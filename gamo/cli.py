@@ -117,8 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"image datasets: where to read them (default {DataConfig.data_root}; the run's "
                         f"config.json is not followed outside the run, and nothing is downloaded)")
 
-    b = sub.add_parser("bench", help="reproduce the paper's tables (runs are stored and resumable)")
-    b.add_argument("table", choices=("table1", "table2"))
+    b = sub.add_parser("bench", help="reproduce the paper's tables and Figure 4 (runs are stored and resumable)")
+    b.add_argument("table", choices=("table1", "table2", "figure4"),
+                   help="figure4: table1's runs of the Figure-4 methods (flattened images by default), then the "
+                        "grid PNG and the caption's claims measured, as Markdown")
     b.add_argument("--dataset", required=True, help="table1: mnist, fashion-mnist, digits; table2: cifar10, svhn")
     b.add_argument("--seeds", type=_seed_arg, nargs="+", default=[0, 1, 2])
     b.add_argument("--methods", nargs="+", default=None, help="default: every method the engine has")
@@ -133,8 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"validation split per class (default {DataConfig.n_val_per_class}, fewer where fewer are left)")
     b.add_argument("--threads", type=_threads_arg, default=0, help="CPU threads (0: torch's default; at most the cores)")
     b.add_argument("--device", default="auto")
-    b.add_argument("--family", default="auto", choices=("auto", "dense", "conv"),
-                   help="dense: flatten 28x28 images (the paper's MNIST-style ablation); auto: conv for 28x28 and 32x32 images")
+    b.add_argument("--family", default=None, choices=("auto", "dense", "conv"),
+                   help="dense: flatten 28x28 images (the paper's MNIST-style ablation; figure4's default); "
+                        "auto (the tables' default): conv for 28x28 and 32x32 images")
+    b.add_argument("--n-claims", type=int, default=None,
+                   help="figure4: fresh samples per minority class behind the claim measures (default 500)")
     b.add_argument("--quiet", action="store_true")
 
     au = sub.add_parser("audit", help="audit a run's generated samples: near-duplicates, out-of-distribution, disputed labels")
@@ -147,6 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--data-root", default=None, metavar="DIR",
                     help="where an image run's dataset is read (default: the usual cache; never the run's config.json)")
     au.add_argument("--out", default=None, metavar="DIR", help="folder for audit.csv, audit_summary.json, audit_flagged.png (default RUN/audit)")
+
+    # --- gamo2pix (gamo/gamo2pix.py) ---------------------------------------------------------
+    gp = sub.add_parser("gamo2pix", help="GAMO2pix: per-class decoders of a conv run's F features; image grids and "
+                                         "Table 5's Fréchet distances")
+    gp.add_argument("--run", required=True, help="a conv run folder (finished or stopped) of GAMO or GAMO\\D")
+    gp.add_argument("--epochs", type=int, default=None, metavar="N",
+                    help="passes over each class's members (default 30; at least --min-steps minibatches a class); "
+                         "stored decoders are continued, a larger N extends them")
+    gp.add_argument("--min-steps", type=int, default=None, metavar="N", help="minibatches per class at least (default 300)")
+    gp.add_argument("--n", type=int, default=1000, metavar="N",
+                    help="decoded samples per class behind the Fréchet distances (0: skip them)")
+    gp.add_argument("--grid", type=int, default=16, metavar="N", help="decoded samples per class in the PNG grids")
+    gp.add_argument("--seed", type=_seed_arg, default=0, help="noise seed of the decoded samples and the training")
+    gp.add_argument("--restart", action="store_true", help="train the decoders again from scratch")
+    gp.add_argument("--data-root", default=None, metavar="DIR",
+                    help="where the run's image dataset is read (default: the usual cache; never downloaded)")
+    gp.add_argument("--out", default=None, metavar="DIR", help="folder for the PNGs and gamo2pix.json (default RUN/gamo2pix)")
+    gp.add_argument("--quiet", action="store_true", help="no progress lines")
+    # --- end gamo2pix -------------------------------------------------------------------------
 
     ls = sub.add_parser("list", help="list stored runs")
     ls.add_argument("--root", default="runs")
@@ -438,13 +462,110 @@ def cmd_audit(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from gamo.tables import run_table
 
+    if a.table == "figure4":
+        return cmd_figure4(a)
     path = run_table(a.table, a.dataset, a.seeds, methods=a.methods, loss=a.loss, root=a.root, out=a.out,
                      log=lambda msg: _info(a, msg), profile=a.profile, epochs=a.epochs, steps=a.steps,
                      test_per_class=a.test_per_class, val_per_class=a.val_per_class, threads=a.threads,
-                     device=a.device, family=a.family)
+                     device=a.device, family=a.family or "auto")
     print(path.read_text())
     print(f"table written to {path} and {path.with_suffix('.csv')}")
     return 0
+
+
+def cmd_figure4(a: argparse.Namespace) -> int:
+    from gamo import figure4
+    from gamo.reference import get_reference
+    from gamo.tables import PAPER, run_table, store_name
+
+    family = a.family or "dense"
+    if family == "dense" and a.dataset not in _IMAGE_SETS:
+        family = "auto"      # digits are flattened anyway: share the table's runs
+    methods = a.methods or list(figure4.FIGURE4_METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise DataError(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    n_claims = figure4.N_CLAIMS if a.n_claims is None else a.n_claims
+    if n_claims < 2:
+        raise DataError(f"--n-claims: give at least 2 samples per class (a Fréchet distance needs two), got {n_claims}")
+    tag = a.dataset if family == "auto" else f"{a.dataset}-{family}"
+    prefix = Path(a.out or f"bench/results/figure4_{tag}_{a.loss}")
+    log = lambda msg: _info(a, msg)   # noqa: E731
+    run_table("table1", a.dataset, a.seeds, methods=methods, loss=a.loss, root=a.root,
+              out=str(prefix.with_name(prefix.name + "_table1")), log=log, profile=a.profile, epochs=a.epochs,
+              steps=a.steps, test_per_class=a.test_per_class, val_per_class=a.val_per_class, threads=a.threads,
+              device=a.device, family=family)
+    ref = get_reference(DataConfig(dataset=a.dataset), progress=lambda msg, _f: log(msg))
+    log(f"reference classifier {ref.key}: test accuracy {ref.info.get('test_accuracy', float('nan')):.3f}")
+    base = Path(a.root) / store_name(a.dataset, a.loss, family)
+    runs = figure4.collect(base, methods, a.seeds)
+    for m, rs in runs.items():
+        for r in rs:
+            if figure4.stale(r, ref, n_claims):
+                log(f"figure files for {r.path}")
+                figure4.write_run_files(r.path, reference=ref, n_claims=n_claims)
+    runs = figure4.collect(base, methods, a.seeds)
+    cmd = (f"python -m gamo bench figure4 --dataset {a.dataset} --family {family} --loss {a.loss} "
+           f"--seeds {' '.join(map(str, a.seeds))}" + (f" --epochs {a.epochs}" if a.epochs else ""))
+    md = figure4.write_markdown(runs, prefix.with_suffix(".md"), command=cmd, paper=PAPER.get((a.dataset, a.loss)),
+                                title=f"Figure 4 on {tag}")
+    png = figure4.grid_png(runs, prefix.with_suffix(".png"), seed=min(a.seeds), title=f"Figure 4 on {tag}, "
+                           f"seed {min(a.seeds)}")
+    print(md.read_text())
+    print(f"written: {md}, {png}")
+    return 0
+
+
+# --- gamo2pix (gamo/gamo2pix.py) -------------------------------------------------------------
+def cmd_gamo2pix(a: argparse.Namespace) -> int:
+    """Train (or continue) a conv run's GAMO2pix decoders, then write the PNG grids and
+    gamo2pix.json (with Table 5's per-class Fréchet distances unless ``--n 0``)."""
+    from gamo import gamo2pix as g2p
+
+    for name in ("epochs", "min_steps", "n", "grid"):
+        v = getattr(a, name)
+        if v is not None and v < 0:
+            raise RunError(f"--{name.replace('_', '-')}: give 0 or more, got {v}")
+    g = g2p.open_run(a.run, data_root=a.data_root)
+    epochs = g2p.EPOCHS if a.epochs is None else a.epochs
+    min_steps = g2p.MIN_STEPS if a.min_steps is None else a.min_steps
+    last = [0.0]
+
+    def progress(p) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 1.0 or p.step >= p.steps:
+            last[0] = now
+            _info(a, f"class {p.cls} ({p.index + 1}/{p.n_classes}): step {p.step}/{p.steps}, epoch {p.epoch}, "
+                     f"recon {p.recon:.1f} kl {p.kl:.1f}; all classes {100 * p.fraction:.0f}% in {p.elapsed:.0f} s")
+
+    try:
+        rep = g2p.train_decoders(g, epochs=epochs, min_steps=min_steps, seed=a.seed, progress=progress,
+                                 restart=a.restart)
+    except KeyboardInterrupt:
+        print("stopped; the decoders trained so far are saved: run the same command again to continue", file=sys.stderr)
+        return 130
+    _info(a, f"decoders of classes {rep.finished} ready in {rep.elapsed:.1f} s ({g.folder})")
+    table = None
+    if a.n:
+        if a.n < 2:
+            raise RunError("--n: a Fréchet distance needs at least 2 samples per class (0: skip them)")
+        ref = g2p.reference_for(g, progress=lambda msg, _f: _info(a, msg))
+        table = g2p.frechet_table(g, n=a.n, seed=a.seed, reference=ref)
+    paths = g2p.write_report(g, a.out, n=a.grid, seed=a.seed, table=table,
+                             extra={"epochs": epochs, "min_steps": min_steps, "seed": a.seed,
+                                    "train_seconds": round(rep.elapsed, 2)})
+    if table is not None:
+        print(f"Fréchet distance to the class's held-out real images ({table['space']}), {a.n} decoded samples a class:")
+        print(f"{'class':>5s} {'GAMO2pix':>9s} {'floor':>7s} {'recon.':>7s} {'members':>8s}")
+        f = lambda v: "-" if v is None else f"{v:.3f}"   # noqa: E731
+        for r in table["classes"]:
+            print(f"{r['cls']:>5d} {f(r['frechet']):>9s} {f(r['floor']):>7s} {f(r['frechet_recon']):>7s} "
+                  f"{f(r['frechet_members']):>8s}")
+        m = table["mean"]
+        print(f"{'mean':>5s} {f(m['frechet']):>9s} {f(m['floor']):>7s} {f(m['frechet_recon']):>7s} {f(m['frechet_members']):>8s}")
+    print(f"wrote {len(paths['pngs'])} grids and {paths['json']}")
+    return 0
+# --- end gamo2pix ---------------------------------------------------------------------------
 
 
 def cmd_list(a: argparse.Namespace) -> int:
@@ -481,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         args.given = _given_options(argv, "train")
     try:
         return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "bench": cmd_bench,
-                "audit": cmd_audit}[args.command](args)
+                "audit": cmd_audit, "gamo2pix": cmd_gamo2pix}[args.command](args)
     except GamoError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
