@@ -39,6 +39,10 @@ PAGE_NOTES: dict[str, str] = {
         "CIFAR10, SVHN or your own table), watch the generated points migrate in a PCA or UMAP "
         "map fitted on the real points only, and audit every generated sample."
     ),
+    "Ablation_Grid": (
+        "The paper's Figure 4 for your own dataset, profile and seeds: generated samples per method "
+        "and minority class, Table 1 beside them, and each of the caption's claims measured."
+    ),
     "Runs": (
         "Every stored run (yours and the committed benchmark runs): compare their curves, "
         "export one's balanced training set, samples, config and checkpoint, or delete your own."
@@ -338,6 +342,12 @@ generated samples are placed on that fixed map, so what moves is the generator, 
 layout. Its audit answers the practitioner's question: is a generated sample a near copy of
 one real image, far from its class (or nearer another class), or one the classifier
 disputes? The flagged ones can be exported and looked at.
+
+**The Ablation Grid** is the paper's Figure 4 for the dataset, imbalance profile and seeds you
+choose: a row of generated samples per method, a column per minority class, Table 1's numbers
+and recall per class beside it, and each of the caption's claims (SMOTE's blends, cG's drift to
+the majority class, GAMO\\D leaving the class, GAMO staying realistic) held to a measurement by a
+reference classifier. Stored runs are reused; missing ones train in the background.
 
 **The Runs page** keeps what you trained: every saved run and the committed benchmark runs, side
 by side, with their curves and exports.

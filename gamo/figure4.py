@@ -7,8 +7,9 @@ run's checkpoint (so a fresh clone opens the grid without the checkpoints, which
 committed):
 
 * ``figure4.npz``: a few generated samples per minority class (``gen`` uint8 images, or float16
-  points for 2D data; conv runs store the nearest real image of each sample, ``gen_kind``
-  ``"nearest real"``, since their samples are F's features), ``gen_y``, the heaviest convex
+  points for 2D data; conv runs store GAMO2pix's decodings of fresh samples once every minority
+  class has a trained decoder, ``gen_kind`` ``"decoded"``, else the nearest real image of each
+  sample, ``gen_kind`` ``"nearest real"``, since their samples are F's features), ``gen_y``, the heaviest convex
   parent where the method has one (``gen_parent``, rows of the training set), and ``real`` /
   ``real_y``: real training samples of every class;
 * ``claims.json``: the claim measures of ``n_claims`` fresh samples per minority class (the
@@ -147,9 +148,15 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
         elif m.family == "dense" and images:
             arrays["gen"] = _to_uint8(x[keep])
             arrays["gen_kind"] = np.array("generated")
-        else:   # F's features: show the nearest real image of each sample, labelled as such
-            arrays["gen"] = _to_uint8(real_flat[audit.nearest_idx[keep]])
-            arrays["gen_kind"] = np.array("nearest real")
+        else:
+            dec = _decoded(m, run, minority, seed) if m.family == "conv" else None
+            if dec is not None:   # GAMO2pix's decodings of fresh samples (the audit's flags are not theirs)
+                for k in ("gen_flags", "gen_parent", "gen_parent_w"):
+                    arrays.pop(k, None)
+                arrays.update(dec)
+            else:   # F's features: show the nearest real image of each sample, labelled as such
+                arrays["gen"] = _to_uint8(real_flat[audit.nearest_idx[keep]])
+                arrays["gen_kind"] = np.array("nearest real")
     savez_atomic(run / GRID_FILE, **arrays)
     tmp = run / (CLAIMS_FILE + ".tmp")
     tmp.write_text(json.dumps(claims, indent=1))
@@ -157,10 +164,39 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
     return claims
 
 
+def _decoded(method: Any, run: Path, minority: Sequence[int], seed: int) -> dict[str, np.ndarray] | None:
+    """The grid's samples of a conv run decoded by its GAMO2pix decoders (``gen_kind``
+    ``"decoded"``), or None unless every minority class has a finished, current decoder."""
+    try:
+        from gamo import gamo2pix
+        g = gamo2pix.Gamo2pix(method, run)
+        if not minority or any(c not in g.decoders or not g.decoders[c].done for c in minority):
+            return None
+        parts = [gamo2pix.decode_generated(g, c, N_GRID, seed) for c in minority]
+    except (ImportError, GamoError, AttributeError, KeyError, RuntimeError):
+        return None
+    out = {"gen": _to_uint8(np.concatenate([d.images.reshape(d.n, -1) for d in parts])),
+           "gen_y": np.concatenate([np.full(d.n, d.cls, np.int64) for d in parts]),
+           "gen_kind": np.array("decoded")}
+    if all(d.parent_idx is not None for d in parts):
+        out["gen_parent"] = np.concatenate([d.parent_idx[:, 0] for d in parts]).astype(np.int64)
+        out["gen_parent_w"] = np.concatenate([d.parent_w[:, 0] for d in parts]).astype(np.float32)
+    return out
+
+
+def _decoders_newer(run: Path, than: float) -> bool:
+    """Whether a GAMO2pix decoder of the run was saved after ``than`` (a modification time)."""
+    try:
+        return any(p.stat().st_mtime > than for p in (run / "gamo2pix").glob("decoder_c*.pt"))
+    except OSError:
+        return False
+
+
 def stale(run: "RunFigure", reference: Any, n_claims: int = N_CLAIMS) -> bool:
     """Whether a run's figure files must be (re)made: missing, of another version, sample count
-    or reference classifier, or older than its checkpoint. A run without a checkpoint (a fresh
-    clone of the committed results) keeps the files it has."""
+    or reference classifier, or older than its checkpoint (or, for a conv run, than a GAMO2pix
+    decoder). A run without a checkpoint (a fresh clone of the committed results) keeps the
+    files it has."""
     from gamo.runs import CHECKPOINT
 
     ck = run.path / CHECKPOINT
@@ -172,7 +208,8 @@ def stale(run: "RunFigure", reference: Any, n_claims: int = N_CLAIMS) -> bool:
     ref = c.get("reference") or {}
     same_ref = reference is None or not c.get("generates") or ref.get("key") == reference.key and \
         ref.get("test_accuracy") == reference.info.get("test_accuracy")
-    newer = ck.stat().st_mtime > (run.path / CLAIMS_FILE).stat().st_mtime
+    made = (run.path / CLAIMS_FILE).stat().st_mtime
+    newer = ck.stat().st_mtime > made or (c.get("family") == "conv" and _decoders_newer(run.path, made))
     return c.get("version") != VERSION or c.get("n_claims") != n_claims or not same_ref or newer
 
 

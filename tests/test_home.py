@@ -67,3 +67,14 @@ def test_home_picture_shows_what_its_caption_says(monkeypatch) -> None:
     assert any(ns["PICTURE_TITLE"] in m.value for m in at.markdown)
     eq = [el.value for el in at.latex if "w_j" in el.value]
     assert len(eq) == 2 and all(len(b) < 60 for b in eq), eq
+
+
+def test_home_links_and_explains_the_ablation_grid(monkeypatch) -> None:
+    monkeypatch.setenv("GAMO_WARM_UP", "0")
+    at = AppTest.from_file(str(HOME), default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    links = [el.proto.label for el in at.get("page_link")]
+    assert "Ablation Grid" in links and links.index("Image Lab") < links.index("Ablation Grid") < links.index("Runs")
+    captions = " ".join(c.value for c in at.caption)
+    assert "Figure 4" in captions and "claims checked with a measurement" in captions
+    assert "The Ablation Grid" in " ".join(m.value for m in at.markdown)
