@@ -556,13 +556,11 @@ def cmd_gamo2pix(a: argparse.Namespace) -> int:
                                     "train_seconds": round(rep.elapsed, 2)})
     if table is not None:
         print(f"Fréchet distance to the class's held-out real images ({table['space']}), {a.n} decoded samples a class:")
-        print(f"{'class':>5s} {'GAMO2pix':>9s} {'floor':>7s} {'recon.':>7s} {'members':>8s}")
+        print(f"{'class':>5s} {'GAMO2pix':>9s} {'(mean z)':>9s} {'floor':>7s} {'recon.':>7s} {'members':>8s}")
         f = lambda v: "-" if v is None else f"{v:.3f}"   # noqa: E731
-        for r in table["classes"]:
-            print(f"{r['cls']:>5d} {f(r['frechet']):>9s} {f(r['floor']):>7s} {f(r['frechet_recon']):>7s} "
-                  f"{f(r['frechet_members']):>8s}")
-        m = table["mean"]
-        print(f"{'mean':>5s} {f(m['frechet']):>9s} {f(m['floor']):>7s} {f(m['frechet_recon']):>7s} {f(m['frechet_members']):>8s}")
+        for r in [*table["classes"], {"cls": "mean", **table["mean"]}]:
+            print(f"{r['cls']:>5} {f(r['frechet']):>9s} {f(r['frechet_mean']):>9s} {f(r['floor']):>7s} "
+                  f"{f(r['frechet_recon']):>7s} {f(r['frechet_members']):>8s}")
     print(f"wrote {len(paths['pngs'])} grids and {paths['json']}")
     return 0
 # --- end gamo2pix ---------------------------------------------------------------------------

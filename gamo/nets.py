@@ -1,4 +1,5 @@
-"""The networks: feature extractor F, classifier M, conditional discriminator D, convex generator G.
+"""The networks: feature extractor F, classifier M, conditional discriminator D, convex generator G,
+cDCGAN's generator and discriminator, GAMO2pix's decoder.
 
 Shapes: ``B`` batch, ``d`` feature size (what M and D see), ``K`` classes, ``l`` latent size,
 ``N`` number of minority members (rows of the matrix G combines).
@@ -332,3 +333,48 @@ class ConvDiscriminator(nn.Module):
         b, _, h, w = x.shape
         maps = self.onehot(y).to(x.dtype)[:, :, None, None].expand(b, self.n_classes, h, w)
         return self.net(torch.cat([x, maps], dim=1)).squeeze(1)
+
+
+class Gamo2pixDecoder(nn.Module):
+    """GAMO2pix's trainable part (Section 5, Figure 5(a); official ``fashion_mnist_gamo2pix_net``):
+    the VAE on top of the run's frozen F, one per minority class.
+
+    * encoder head (after F, which is not part of this module): Dense(128) tanh on F's
+      ``feat_dim`` features, then two Dense(``latent``) layers, the posterior's mean and log-variance;
+    * decoder: Dense(32 x H/4 x W/4) LeakyReLU(0.1), two stride-2 4x4 transposed convolutions
+      (32 channels, LeakyReLU(0.1)), a 4x4 convolution to C channels with TensorFlow's "same"
+      padding (1 before, 2 after) and tanh: an image in [-1, 1] of the data's shape.
+    """
+
+    HEAD, WIDTH = 128, 32
+
+    def __init__(self, feat_dim: int, image_shape: tuple[int, int, int], latent: int = 100) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        self.feat_dim, self.latent, self.image_shape = int(feat_dim), int(latent), (int(c), int(h), int(w))
+        self.hh, self.ww = h // 4, w // 4
+        self.head = nn.Sequential(nn.Linear(feat_dim, self.HEAD), nn.Tanh())
+        self.mu = nn.Linear(self.HEAD, latent)
+        self.logvar = nn.Linear(self.HEAD, latent)
+        self.fc = nn.Sequential(nn.Linear(latent, self.WIDTH * self.hh * self.ww), leaky())
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(self.WIDTH, self.WIDTH, 4, 2, 1), leaky(),      # (B, 32, H/2, W/2)
+            nn.ConvTranspose2d(self.WIDTH, self.WIDTH, 4, 2, 1), leaky(),      # (B, 32, H, W)
+            nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(self.WIDTH, c, 4), nn.Tanh(),  # (B, C, H, W)
+        )
+        glorot_(self)
+
+    def encode(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # (B, d) -> 2 x (B, latent)
+        t = self.head(f)
+        return self.mu(t), self.logvar(t)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:  # (B, latent) -> (B, C, H, W)
+        return self.up(self.fc(z).reshape(len(z), self.WIDTH, self.hh, self.ww))
+
+    def forward(self, f: torch.Tensor, eps: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images from F's features: ``z = mu + exp(logvar / 2) * eps`` (``eps`` None: z = mu,
+        the posterior's mean). Returns (images, mu, logvar)."""
+        mu, logvar = self.encode(f)
+        z = mu if eps is None else mu + torch.exp(0.5 * logvar) * eps
+        return self.decode(z), mu, logvar
