@@ -53,7 +53,8 @@ CSV_NAME, SUMMARY_NAME, PNG_NAME = "audit.csv", "audit_summary.json", "audit_fla
 FLAGS = ("near_duplicate", "out_of_distribution", "label_disputed")
 _CHUNK_ELEMENTS = 1 << 24     # one chunk of the (queries, real rows) distance matrix: 64 MB in float32
 
-__all__ = ["Audit", "check_percentiles", "audit_points", "audit_samples", "audit_run", "convex_samples",
+__all__ = ["Audit", "RealReference", "real_reference", "check_percentiles", "audit_points", "audit_samples",
+           "audit_run", "convex_samples",
            "per_class_summary", "format_summary", "to_csv", "contact_sheet", "flagged_tiles", "flag_scatter",
            "write_audit", "FLAGS", "CSV_NAME", "SUMMARY_NAME", "PNG_NAME"]
 
@@ -208,11 +209,93 @@ def _percentile(ref_sorted: np.ndarray, v: np.ndarray) -> np.ndarray:
     return 100.0 * np.searchsorted(ref_sorted, v, side="left") / len(ref_sorted)
 
 
+class RealReference:
+    """The real points of audits, prepared once: rows centred on their mean with their squared
+    norms, and each class's nearest-neighbour gaps (computed the first time a class is audited).
+
+    An audit against the same real points reuses it (``audit_points(..., reference=...)``): the
+    Image Lab audits a run's fixed-noise batch again at every refresh, and the gaps are most of
+    an audit's cost (0.7 of 1.8 s on 24,523 Fashion-MNIST rows of 512 features); the rows of
+    other classes are masked rather than copied per class.
+
+    Parameters
+    ----------
+    real_x : (N, d) array or tensor
+        The real training points (a tensor keeps the work on its device).
+    real_y : (N,) int
+        Their classes.
+    """
+
+    def __init__(self, real_x: Any, real_y: Any) -> None:
+        self.x = _tensor(real_x)
+        self.y = np.asarray(real_y, dtype=np.int64).reshape(-1)
+        if len(self.x) != len(self.y):
+            raise DataError(f"{len(self.x)} real points with {len(self.y)} labels: give one label per row")
+        self.mu = self.x.double().mean(dim=0).float() if len(self.x) else torch.zeros(self.x.shape[1])
+        self.xc = self.x - self.mu.to(self.x.device)
+        self.x2 = (self.xc * self.xc).sum(dim=1)
+        self._gaps: dict[int, np.ndarray] = {}
+
+    def rows(self, c: int) -> np.ndarray:
+        """Rows of class ``c``."""
+        return np.flatnonzero(self.y == c)
+
+    def gaps(self, c: int) -> np.ndarray:
+        """(N,) float64: each member of class ``c``'s distance to its nearest other member (inf
+        for a class of one), at its row; NaN at the other classes' rows."""
+        g = self._gaps.get(int(c))
+        if g is None:
+            rows = self.rows(c)
+            g = np.full(len(self.y), np.nan)
+            members = self.x[torch.as_tensor(rows, device=self.x.device)]
+            g[rows] = _nearest(members, members, exclude_self=True)[0]
+            self._gaps[int(c)] = g
+        return g
+
+    @torch.no_grad()
+    def nearest_own_other(self, q: torch.Tensor, qy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(distance, row) of each query's nearest real point of its class ``qy`` and of another
+        class (inf, -1 where there is none): as :func:`_nearest` against each part, in one pass
+        over the real rows for every query."""
+        n, m = len(q), len(self.x)
+        qy = np.asarray(qy, dtype=np.int64).reshape(-1)
+        classes, n_c = np.unique(self.y, return_counts=True)
+        have = dict(zip(classes.tolist(), n_c.tolist()))
+        has_own = np.array([have.get(int(c), 0) > 0 for c in qy], dtype=bool)
+        has_other = np.array([have.get(int(c), 0) < m for c in qy], dtype=bool)
+        idx_own = torch.zeros(n, dtype=torch.long, device=q.device)
+        idx_other = torch.zeros(n, dtype=torch.long, device=q.device)
+        if n and m:
+            ry = torch.as_tensor(self.y, device=self.x.device)
+            qyt = torch.as_tensor(qy, device=self.x.device)
+            qc = q - self.mu.to(q.device)
+            rows = max(1, min(n, _CHUNK_ELEMENTS // m))
+            for i in range(0, n, rows):
+                d2 = torch.addmm(self.x2, qc[i:i + rows], self.xc.T, alpha=-2)   # (b, m): |r|^2 - 2 q.r
+                own = ry[None, :] == qyt[i:i + rows, None]
+                idx_own[i:i + rows] = d2.masked_fill(~own, float("inf")).argmin(dim=1)
+                idx_other[i:i + rows] = d2.masked_fill_(own, float("inf")).argmin(dim=1)
+
+        def exact(idx: torch.Tensor, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            dist, out = np.full(n, np.inf), np.full(n, -1, np.int64)
+            if n and m and ok.any():
+                d = torch.linalg.vector_norm(q.double() - self.x[idx].double(), dim=1).cpu().numpy()
+                dist[ok], out[ok] = d[ok], idx.cpu().numpy()[ok]
+            return dist, out
+
+        return (*exact(idx_own, has_own), *exact(idx_other, has_other))
+
+
+def real_reference(real_x: Any, real_y: Any) -> RealReference:
+    """A :class:`RealReference` of these real points, to audit against them repeatedly."""
+    return RealReference(real_x, real_y)
+
+
 # ---------------------------------------------------------------------------------------------- audit
 def audit_points(x: Any, y: Any, real_x: Any, real_y: Any, *, proba: Any = None, d_score: Any = None,
                  parent_idx: Any = None, parent_w: Any = None, eff_parents: Any = None, weights: Any = None,
                  low_pct: float = 5.0, high_pct: float = 95.0, space: str = SPACE_INPUT,
-                 method: str = "") -> Audit:
+                 method: str = "", reference: RealReference | None = None) -> Audit:
     """Audit generated points against real points in the same space.
 
     Parameters
@@ -245,41 +328,34 @@ def audit_points(x: Any, y: Any, real_x: Any, real_y: Any, *, proba: Any = None,
         Name of the space (kept in the result).
     method : str
         The method's name (kept in the result).
+    reference : RealReference, optional
+        :func:`real_reference` of ``(real_x, real_y)``, reused across audits of the same real
+        points (``real_x`` and ``real_y`` are then not read again).
 
     Returns
     -------
     Audit
     """
     check_percentiles(low_pct, high_pct)
-    rx = _tensor(real_x)
+    ref_pts = reference if reference is not None else RealReference(real_x, real_y)
+    rx = ref_pts.x
     q = _tensor(x, rx.device)
     if q.shape[1] != rx.shape[1]:
         raise DataError(f"the samples have {q.shape[1]} columns and the real points {rx.shape[1]}: "
                         "audit them in the same space")
     y = np.asarray(y, dtype=np.int64).reshape(-1)
-    ry = np.asarray(real_y, dtype=np.int64).reshape(-1)
     n = len(y)
-    if len(q) != n or len(rx) != len(ry):
-        raise DataError(f"{len(q)} samples with {n} labels, {len(rx)} real points with {len(ry)} labels: "
-                        "give one label per row")
-    dcr_own, dcr_other = np.full(n, np.inf), np.full(n, np.inf)
-    own_idx, other_idx = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+    if len(q) != n:
+        raise DataError(f"{len(q)} samples with {n} labels: give one label per row")
     dcr_pct, dcr_other_pct, dcr_ratio = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    dcr_own, own_idx, dcr_other, other_idx = ref_pts.nearest_own_other(q, y)
     for c in np.unique(y):
         sel = np.flatnonzero(y == c)
-        own_rows, other_rows = np.flatnonzero(ry == c), np.flatnonzero(ry != c)
-        own_t = torch.as_tensor(own_rows, device=rx.device)
-        other_t = torch.as_tensor(other_rows, device=rx.device)
-        qc = q[torch.as_tensor(sel, device=rx.device)]
-        members = rx[own_t]
-        d, i_own = _nearest(qc, members)
-        dcr_own[sel], own_idx[sel] = d, np.where(i_own >= 0, own_rows[np.maximum(i_own, 0)], -1)
-        d, i = _nearest(qc, rx[other_t])
-        dcr_other[sel], other_idx[sel] = d, np.where(i >= 0, other_rows[np.maximum(i, 0)], -1)
         # the class's own spacing: each real member's distance to its nearest other member
-        gap = _nearest(members, members, exclude_self=True)[0]                   # (n_c,)
-        if len(members) >= 2:
-            g = gap[i_own]
+        gap_at = ref_pts.gaps(int(c))                                            # (N,), NaN off the class
+        gap = gap_at[ref_pts.rows(int(c))]                                       # (n_c,)
+        if len(gap) >= 2:
+            g = gap_at[own_idx[sel]]
             dcr_ratio[sel] = np.where(g > 0, dcr_own[sel] / np.where(g > 0, g, 1.0), np.nan)
         ref = np.sort(gap[np.isfinite(gap)])
         dcr_pct[sel] = _percentile(ref, np.minimum(dcr_own[sel], dcr_other[sel]))
@@ -318,9 +394,10 @@ def audit_points(x: Any, y: Any, real_x: Any, real_y: Any, *, proba: Any = None,
         low_pct=float(low_pct), high_pct=float(high_pct), method=method)
 
 
-def _space_of(method: Any, width: int) -> tuple[str, torch.Tensor, bool]:
-    """(space name, real rows in it, whether samples of this width must go through F for M)."""
-    feats = method.train_features()
+def _space_of(method: Any, width: int, features: torch.Tensor | None = None) -> tuple[str, torch.Tensor, bool]:
+    """(space name, real rows in it, whether samples of this width must go through F for M);
+    ``features``: the real rows in M's input space (default ``method.train_features()``)."""
+    feats = method.train_features() if features is None else features
     n = len(method.x_train)
     if method.family == "conv":
         if width == feats.shape[1]:
@@ -339,7 +416,7 @@ def _space_of(method: Any, width: int) -> tuple[str, torch.Tensor, bool]:
 @torch.no_grad()
 def audit_samples(method: Any, x: Any, y: Any, parent_idx: Any = None, parent_w: Any = None,
                   eff_parents: Any = None, low_pct: float = 5.0, high_pct: float = 95.0,
-                  chunk: int = 1024) -> Audit:
+                  chunk: int = 1024, reference: RealReference | None = None) -> Audit:
     """Audit given samples of a method against its training set.
 
     Parameters
@@ -358,6 +435,10 @@ def audit_samples(method: Any, x: Any, y: Any, parent_idx: Any = None, parent_w:
         Flag percentiles (see :func:`audit_points`).
     chunk : int
         Rows per pass of M and D.
+    reference : RealReference, optional
+        :func:`real_reference` of the training rows in M's input space and ``y_train``, reused
+        across audits (the Image Lab's: F's features of the last F-frozen phase,
+        ``method.last_features()``); by default ``method.train_features()``, prepared anew.
 
     Returns
     -------
@@ -365,7 +446,9 @@ def audit_samples(method: Any, x: Any, y: Any, parent_idx: Any = None, parent_w:
     """
     check_percentiles(low_pct, high_pct)
     xt = _tensor(x, method.device)
-    space, real, through_f = _space_of(method, xt.shape[1])
+    space, real, through_f = _space_of(method, xt.shape[1], None if reference is None else reference.x)
+    if reference is not None and real is not reference.x:
+        reference = None              # samples audited in another space (pixels, through F)
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64).reshape(-1), device=method.device)
     probas, scores = [], []
     for i in range(0, len(xt), chunk):
@@ -379,7 +462,8 @@ def audit_samples(method: Any, x: Any, y: Any, parent_idx: Any = None, parent_w:
     d_score = None if (not scores or scores[0] is None) else torch.cat(scores).numpy()
     return audit_points(xt, yt.cpu().numpy(), real, method.y_train.cpu().numpy(), proba=proba, d_score=d_score,
                         parent_idx=parent_idx, parent_w=parent_w, eff_parents=eff_parents,
-                        low_pct=low_pct, high_pct=high_pct, space=space, method=getattr(method, "name", ""))
+                        low_pct=low_pct, high_pct=high_pct, space=space, method=getattr(method, "name", ""),
+                        reference=reference)
 
 
 @torch.no_grad()

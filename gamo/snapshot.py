@@ -54,6 +54,9 @@ class Generated:
         For convex generators: the effective number of parents of each point, exp of the
         entropy of its full convex weight vector (1 when all weight is on one member, n_i when
         it is spread evenly over the class's n_i members).
+    features_step : int or None
+        Conv family, convex generators: the step whose F the points are combined in (the
+        members' features of the last F-frozen phase, ``Method.last_features``); None elsewhere.
     """
 
     x: np.ndarray
@@ -63,6 +66,7 @@ class Generated:
     m_pred: np.ndarray
     d_real: np.ndarray | None = None
     eff_parents: np.ndarray | None = None
+    features_step: int | None = None
 
 
 @dataclass(frozen=True)

@@ -164,13 +164,17 @@ class Trainer:
             d = m.d_real(self._grid_pts)
             grid = Grid(xs=xs, ys=ys, m_proba=proba,
                         d_real=None if d is None else d.reshape(len(ys), g, -1).cpu().numpy())
+        # the training metrics first: they refresh F's features, which the generated points and
+        # the health then use too (between them, a conv run's generated points are combined in the
+        # features of the last F-frozen phase: no pass over the training set at every snapshot)
+        train = m.evaluate("train") if with_train else None
         gen = m.generated()
         return Snapshot(
             step=m.step_count,
             epoch=m.epoch,
             losses={k: float(v) for k, v in self._losses.items()},
             test=m.evaluate("test"),
-            train=m.evaluate("train") if with_train else None,
+            train=train,
             generated=gen,
             grid=grid,
             elapsed=self.elapsed,

@@ -1,5 +1,9 @@
-"""Shared fixtures: tiny fake image datasets and tiny run configs (fast on a CPU)."""
+"""Shared fixtures: tiny fake image datasets and tiny run configs (fast on a CPU), and the pages'
+AppTest sessions (:func:`page_app`)."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,3 +58,43 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture()
+def page_app():
+    """Factory of a page's AppTest sessions, cleaned up afterwards.
+
+    ``page_app(path, query, runs_key="il_runs", executors=("il_exec_proj",), timeout=60)`` -> an
+    AppTest of the page at ``path`` with the URL query parameters ``query`` (not run yet). After
+    the test, each session's live runs (``session_state[runs_key]``) are stopped and its
+    background executors (``session_state[name]`` for each name) shut down. The labs' test
+    modules wrap it in their ``app`` fixture with their page, environment and keys.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from app.ui.live_runs import stop_runs
+
+    made: list[tuple[AppTest, str, tuple[str, ...]]] = []
+
+    def make(path, query: dict | None = None, *, runs_key: str, executors: tuple[str, ...] = (),
+             timeout: float = 60) -> AppTest:
+        at = AppTest.from_file(str(path), default_timeout=timeout)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        made.append((at, runs_key, tuple(executors)))
+        return at
+
+    yield make
+    for at, runs_key, executors in made:
+        try:
+            stop_runs(at.session_state[runs_key])
+        except KeyError:
+            pass
+        for name in executors:
+            try:
+                at.session_state[name].shutdown(wait=True, cancel_futures=True)
+            except KeyError:
+                pass

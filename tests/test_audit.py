@@ -325,3 +325,26 @@ def test_cli_audit_of_a_baseline_run_exits_2(tmp_path, capsys):
     rc, _, err = run_cli(["audit", "--run", d], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "oversampling method" in err
     assert not (d / "audit").exists()
+
+
+def test_a_real_reference_gives_the_same_audit_and_is_reused(monkeypatch):
+    """``real_reference`` prepares the real points once (centred rows, each class's gaps when it
+    is first audited): audits with it equal audits without, and a second audit computes no gaps."""
+    rng = np.random.default_rng(3)
+    ry = np.repeat([0, 1, 2], [60, 25, 1])
+    rx = rng.normal(size=(len(ry), 5)).astype(np.float32) + ry[:, None] * 1.5
+    x = np.vstack([rx[3], rx[70] + 0.2, rng.normal(size=(4, 5)) + 3.0]).astype(np.float32)
+    y = np.array([0, 1, 1, 2, 0, 1])
+    want = audit_points(x, y, rx, ry, low_pct=10, high_pct=90)
+    ref = A.real_reference(rx, ry)
+    calls = []
+    real_nearest = A._nearest
+    monkeypatch.setattr(A, "_nearest", lambda *a, **k: calls.append(1) or real_nearest(*a, **k))
+    for _ in range(2):
+        got = audit_points(x, y, rx, ry, low_pct=10, high_pct=90, reference=ref)
+        for f in ("dcr", "dcr_own", "dcr_other", "dcr_pct", "dcr_other_pct", "dcr_ratio", "nearest_idx",
+                  "nearest_other_idx", "near_duplicate", "out_of_distribution", "closer_to_other"):
+            assert np.array_equal(getattr(got, f), getattr(want, f), equal_nan=got.dcr.dtype.kind == "f"
+                                  and getattr(want, f).dtype.kind == "f"), f
+    assert len(calls) == 3                   # the three classes' gaps, once
+    assert got.dcr[0] == 0.0 and got.near_duplicate[0]

@@ -8,6 +8,7 @@ is on the page. Saves a screenshot to a temporary folder (and once to
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -54,10 +55,11 @@ def _wait_health(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError("streamlit did not answer /_stcore/health")
 
 
-@pytest.fixture()
-def server(tmp_path):
+@contextlib.contextmanager
+def _serve(tmp_path: Path, **env_extra: str):
+    """``streamlit run app/Home.py`` on a free port with the environment given; its address."""
     port = _free_port()
-    env = dict(os.environ, GAMO_RUNS_DIR=str(tmp_path / "runs"))
+    env = dict(os.environ, GAMO_RUNS_DIR=str(tmp_path / "runs"), **env_extra)
     log = open(tmp_path / "streamlit.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
@@ -75,6 +77,12 @@ def server(tmp_path):
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+@pytest.fixture()
+def server(tmp_path):
+    with _serve(tmp_path) as url:
+        yield url
 
 
 def _status(page) -> dict:
@@ -238,6 +246,111 @@ def test_image_lab_plays_and_a_click_audits_a_point(server) -> None:
                 assert time.monotonic() < until, f"the click did not select any of {rows}"
                 page.wait_for_timeout(250)
             page.get_by_text("Convex parents").first.wait_for(timeout=5_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+    assert time.monotonic() - t_start < 120
+
+
+def test_image_lab_conv_map_is_drawn_before_play(server) -> None:
+    """A newcomer opening a convolutional run sees the map (the real points in F's features and
+    the generated points) before pressing Play: its layout is fitted in the background and the
+    paused page draws it once it is there, not only after Play."""
+    from app.ui import imagelab as il
+
+    ok, how = il.dataset_status("fashion-mnist")
+    if not ok:
+        pytest.skip(how)
+    sel = '[class*="st-key-il_map_0_"] iframe'
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1600})
+            page.goto(server + "/Image_Lab?data=fashion-mnist&family=conv&max=300",
+                      wait_until="domcontentloaded")
+            page.wait_for_selector("#imagelab-status-0", timeout=90_000)
+            page.wait_for_function(
+                "(s) => (document.querySelector(s)?.contentWindow?.gamoLivePlot?.draws || 0) > 0",
+                arg=sel, timeout=60_000)
+            status = _il_status(page)
+            assert status["state"] == "paused" and status["map-step"] == "0", status
+            counts = page.evaluate("""(s) => {
+                const gd = document.querySelector(s).contentWindow.document.getElementById('plot');
+                const n = (m) => gd._fullData.filter(t => t.meta === m).reduce((a, t) => a + t.x.length, 0);
+                return [n('real'), n('generated')]; }""", sel)
+            assert counts[0] > 100 and counts[1] > 0, counts
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the Ablation Grid
+# ---------------------------------------------------------------------------------------------
+GRID_QUERY = "d=digits&n=2&s=0&m=smote,gamo"
+
+
+@pytest.fixture()
+def grid_server(tmp_path, monkeypatch):
+    """A server whose committed runs are two tiny digits runs (SMOTE and GAMO, 2 epochs, seed 0)
+    with their figure files, measured by a quickly trained reference classifier."""
+    import torch
+
+    from app.ui import ablation as ab
+    from gamo import figure4
+    from gamo.cli import execute_run
+    from gamo.config import DataConfig
+    from gamo.reference import train_reference
+
+    monkeypatch.setenv("GAMO_CACHE", str(tmp_path / "cache"))
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref = train_reference(DataConfig(dataset="digits"), epochs=2)
+        s = ab.GridSettings(data="digits", seeds=(0,), methods="smote,gamo", length=2)
+        for m in ("smote", "gamo"):
+            run = tmp_path / "bench" / ab.store_folder(s) / f"{m}-seed0"
+            execute_run(ab.cell_config(s, m, 0), run)
+            figure4.write_run_files(run, reference=ref, n_claims=8)
+    finally:
+        torch.set_num_threads(old)
+    with _serve(tmp_path, GAMO_BENCH_RUNS=str(tmp_path / "bench"), GAMO_CACHE=str(tmp_path / "cache"),
+                GAMO_WARM_UP="0") as url:
+        yield url
+
+
+def test_ablation_grid_opens_and_a_click_enlarges_a_cell(grid_server) -> None:
+    """Home links the Ablation Grid; the grid draws a cell image per row and minority class, and
+    clicking a cell (SMOTE's, first minority class) shows it enlarged below."""
+    t_start = time.monotonic()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2200})
+            page.goto(grid_server + "/", wait_until="domcontentloaded")
+            page.locator('[data-testid="stPageLink"] a', has_text="Ablation Grid").first.wait_for(timeout=30_000)
+            page.goto(grid_server + "/Ablation_Grid?" + GRID_QUERY, wait_until="domcontentloaded")
+            sel = '[class*="st-key-ag_grid_"] .js-plotly-plot'
+            page.wait_for_selector(sel, timeout=60_000)
+            page.wait_for_timeout(1000)
+            n_images, xs, ys, cd = page.evaluate("""(s) => {
+                const gd = document.querySelector(s), r = gd.getBoundingClientRect();
+                const t = gd._fullData.find(t => t.meta === 'cells'), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+                return [gd._fullLayout.images.length,
+                        Array.from(t.x).map(v => r.left + xa.l2p(v) + xa._offset),
+                        Array.from(t.y).map(v => r.top + ya.l2p(v) + ya._offset), t.customdata]; }""", sel)
+            rows = sorted({c[0] for c in cd})
+            classes = sorted({c[1] for c in cd})
+            assert rows == ["gamo", "real", "smote"] and n_images == 3 * len(classes)
+            body = page.inner_text("body")
+            assert "2 ready" in body and "Table 1 for these runs" in body and "claim by claim" in body
+            k = next(i for i, c in enumerate(cd) if c[0] == "smote" and c[1] == classes[0])
+            page.mouse.move(xs[k], ys[k])
+            page.wait_for_timeout(300)
+            page.mouse.click(xs[k], ys[k])
+            want = f"SMOTE+CN, class {classes[0]}"
+            page.get_by_text(want).first.wait_for(timeout=20_000)
+            assert page.locator('[class*="st-key-ag_png"] button').count() == 1      # the PNG export
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()

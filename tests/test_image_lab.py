@@ -19,7 +19,6 @@ if str(ROOT) not in sys.path:
 
 from app.ui import imagelab as il  # noqa: E402
 from app.ui.imagelab_runs import MapState, nearest_rows  # noqa: E402
-from app.ui.live_runs import stop_runs  # noqa: E402
 from gamo.errors import DataError  # noqa: E402
 from gamo.snapshot import Generated, Metrics, Snapshot  # noqa: E402
 
@@ -32,32 +31,15 @@ STATUS = re.compile(r'id="imagelab-status-(\d)" data-step="(\d+)" data-digest="(
 # AppTest helpers
 # --------------------------------------------------------------------------------------
 @pytest.fixture()
-def app(monkeypatch, tmp_path):
-    """A fresh page session (its runs and background workers are stopped afterwards); datasets
-    are looked for in an empty folder, uploads are kept in tmp, UMAP is not warmed up."""
+def app(monkeypatch, tmp_path, page_app):
+    """``app(**query)``: a fresh page session (its runs and background workers are stopped
+    afterwards, see ``page_app`` in conftest.py); datasets are looked for in an empty folder,
+    uploads are kept in tmp, UMAP is not warmed up."""
     monkeypatch.setenv("GAMO_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("GAMO_UPLOAD_DIR", str(tmp_path / "uploads"))
     monkeypatch.setenv("GAMO_WARM_UP", "0")
-    made: list[AppTest] = []
-
-    def make(**query: str) -> AppTest:
-        at = AppTest.from_file(str(PAGE), default_timeout=90)
-        for k, v in query.items():
-            at.query_params[k] = v
-        made.append(at)
-        return at
-
-    yield make
-    for at in made:
-        try:
-            stop_runs(at.session_state["il_runs"])
-        except KeyError:
-            pass
-        for name in ("il_exec_proj", "il_exec_audit"):
-            try:
-                at.session_state[name].shutdown(wait=True, cancel_futures=True)
-            except KeyError:
-                pass
+    return lambda **query: page_app(PAGE, query, runs_key="il_runs", timeout=90,
+                                    executors=("il_exec_proj", "il_exec_audit"))
 
 
 def status(at: AppTest) -> list[dict]:
@@ -169,7 +151,12 @@ def test_audit_panel_for_a_selected_generated_point(app) -> None:
     assert at.selectbox(key=f"il_pick_{run_id}").value == 20
     text = " ".join(m.value for m in at.markdown)
     assert "Convex parents" in text and "Nearest real neighbours" in text
-    assert "DCR (closest real)" in text and "effective parents" in text
+    assert "DCR (closest real)" in text and "effective parents" in text and "DCR ratio" in text
+    # the sample's 5 nearest real images are measured once, not at every redraw of the panel
+    near = at.session_state["il_near5"]
+    assert len(near[1]) == 5 and list(near[2]) == sorted(near[2])
+    at.run()
+    assert at.session_state["il_near5"] is near
     assert "Flags per class" in text
     # the per-class flag counts, one row per minority class, and the exports
     (table,) = at.dataframe
@@ -257,7 +244,8 @@ def test_umap_map_shows_pca_while_its_layout_is_computed(app, monkeypatch) -> No
             self.method_shown = method
 
         def fit(self, real_x):
-            time.sleep(1.0)
+            if self.method_shown == "umap":       # PCA's own fits take milliseconds
+                time.sleep(1.0)
             return super().fit(real_x)
 
     made = []
@@ -473,6 +461,84 @@ def test_conv_map_refits_at_keyframes_aligned_and_places_without_refitting() -> 
         assert procrustes_disparity(first[0], second[0], rotate=False) < 0.05
     finally:
         ex.shutdown(wait=True)
+
+
+class _StampedHandle:
+    """Answers the map's feature query with (the step of F, F's features), slowly."""
+
+    def __init__(self, feats: np.ndarray) -> None:
+        self.feats, self.step, self.calls = feats, 0, 0
+
+    def query(self, fn, timeout=None):
+        self.calls += 1
+        time.sleep(0.3)
+        return self.step, self.feats + 0.05 * self.step * np.sin(self.feats)
+
+
+def test_conv_map_keyframes_follow_the_features_the_generated_points_are_in() -> None:
+    """GAMO conv: a keyframe when the generated points are combined in new features (G's phase
+    starts on F's new features), none at the epoch end that follows; a snapshot of new features
+    is placed only once their keyframe is in (meanwhile the map shows the last placed one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(200, 6)).astype(np.float32) * np.array([5, 3, 1, 1, 1, 1], np.float32)
+    handle = _StampedHandle(feats)
+    ms = MapState("pca", seed=0, family="conv")
+    run = _FakeRun(handle)
+    ex = ThreadPoolExecutor(max_workers=1)
+
+    def snap(step, fs, train=False):
+        sn = _snap(step, feats[:4] * 0.5 + 0.01 * step, train=train)
+        return dataclasses.replace(sn, generated=dataclasses.replace(sn.generated, features_step=fs))
+    try:
+        snaps = [snap(0, 0, train=True)]
+        ms.update(run, snaps, ex)
+        assert ms.wait(10) and ms.layout()[2:] == (0, 0)
+        snaps.append(snap(10, 0))
+        ms.update(run, snaps, ex)
+        assert handle.calls == 1 and ms.shown(snaps)[0] == 10        # F's phase: same keyframe
+        handle.step = 17                                              # G's phase on F's new features
+        snaps.append(snap(20, 17))
+        ms.update(run, snaps, ex)
+        assert ms.fitting and ms.shown(snaps)[0] == 10                # not placed on the old layout
+        assert ms.wait(10) and ms.layout()[2:] == (1, 17) and handle.calls == 2
+        ms.update(run, snaps, ex)
+        assert ms.shown(snaps)[0] == 20
+        snaps.append(snap(30, 17, train=True))                        # the epoch end: F unchanged
+        ms.update(run, snaps, ex)
+        assert not ms.fitting and handle.calls == 2 and ms.shown(snaps)[0] == 30
+    finally:
+        ex.shutdown(wait=True)
+
+
+def test_run_queries_read_the_features_of_the_last_frozen_phase(tiny_cfg, fake_images) -> None:
+    """The map's and the audit's queries to a conv GAMO run in F's phase: the real points in the
+    features the generated points are combined in (no pass of F over the training set), the
+    audit's prepared real points reused while those stay the same."""
+    from app.ui import queries
+    from gamo.train import Trainer
+
+    data = fake_images((1, 28, 28), [24, 12, 6])
+    tr = Trainer(tiny_cfg("gamo", steps=12), data)
+    m = tr.method
+    for _ in range(4):
+        tr.step()                                      # F's phase (3 iterations), then G's
+    tr.step()
+    for _ in range(2):
+        tr.step()                                      # F's phase of the next epoch (steps 6, 7)
+    assert m.phase == "fm" and m.features_step == 3
+    passes = []
+    full = m.features
+    m.features = lambda x, *a, **k: passes.append(len(x)) or full(x, *a, **k)
+    step, feats = queries.train_features(tr)
+    assert step == 3 and np.array_equal(feats, m.last_features().numpy())
+    _, a1 = queries.audit_fixed_noise(tr)
+    _, a2 = queries.audit_fixed_noise(tr, low_pct=10.0)
+    assert len(m.x_train) not in passes
+    assert a1.space == "F's features" and np.array_equal(a1.x, m.generated().x)
+    assert np.array_equal(a1.dcr, a2.dcr) and a2.low_pct == 10.0
+    assert queries._REFERENCES[tr][0] is m.last_features()
 
 
 def test_nearest_rows() -> None:

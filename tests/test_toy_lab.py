@@ -39,24 +39,11 @@ STATUS = re.compile(r'id="toylab-status-(\d)" data-step="(\d+)" data-digest="(\w
 # AppTest helpers
 # --------------------------------------------------------------------------------------
 @pytest.fixture()
-def app(monkeypatch, tmp_path):
-    """A fresh page session; its live runs are stopped afterwards. Runs are saved to tmp."""
+def app(monkeypatch, tmp_path, page_app):
+    """``app(**query)``: a fresh page session; its live runs are stopped afterwards (``page_app``
+    in conftest.py). Runs are saved to tmp."""
     monkeypatch.setenv("GAMO_RUNS_DIR", str(tmp_path / "runs"))
-    made: list[AppTest] = []
-
-    def make(**query: str) -> AppTest:
-        at = AppTest.from_file(str(PAGE), default_timeout=60)
-        for k, v in query.items():
-            at.query_params[k] = v
-        made.append(at)
-        return at
-
-    yield make
-    for at in made:
-        try:
-            stop_runs(at.session_state["tl_runs"])
-        except KeyError:
-            pass
+    return lambda **query: page_app(PAGE, query, runs_key="tl_runs")
 
 
 def status(at: AppTest) -> list[dict]:
@@ -987,11 +974,31 @@ def test_shown_step_is_the_latest_step_every_run_has() -> None:
     assert pace_chunk(0, 25) == 25 and pace_chunk(2, 25) == 1 and pace_chunk(100, 25) == 10
 
 
-def test_a_fresh_server_says_what_is_loading() -> None:
-    """The page shows a loading message before it imports PyTorch and the engine (seconds on a
-    fresh server, a blank page before), and a spinner while the first runs start."""
-    src = PAGE.read_text()
-    first_heavy = min(src.index("from app.ui import toylab"), src.index("import numpy"))
-    assert src.index("_loading.info(") < first_heavy
-    assert src.index("st.set_page_config(") < src.index("_loading = st.empty()")
-    assert "with st.spinner(f\"Starting {what}" in src
+def test_a_fresh_server_says_what_is_loading(app, monkeypatch) -> None:
+    """A first visit shows a loading message while the page imports PyTorch and the engine
+    (seconds on a fresh server, a blank page before), a spinner while the first runs start, and
+    neither once the page is there."""
+    import streamlit
+
+    import app.ui as ui
+
+    # the engine's import stops the script where it is: the message is already on the page
+    with monkeypatch.context() as mp:
+        mp.setitem(sys.modules, "app.ui.toylab", None)
+        mp.delattr(ui, "toylab")
+        at = app().run()
+    assert at.exception and "app.ui.toylab" in at.exception[0].value
+    assert [i.value for i in at.info] == ["Loading the Toy Lab: PyTorch and the training engine start "
+                                          "once per server (a few seconds)…"]
+
+    spinners: list[str] = []
+    shown = streamlit.spinner
+
+    def spinner(text="", *a, **k):
+        spinners.append(text)
+        return shown(text, *a, **k)
+    monkeypatch.setattr(streamlit, "spinner", spinner)
+    at = app().run()
+    no_exception(at)
+    assert status(at) and not any("Loading the Toy Lab" in i.value for i in at.info)
+    assert any(t.startswith("Starting the training process") for t in spinners), spinners

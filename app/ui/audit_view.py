@@ -3,6 +3,7 @@ neighbours, and the per-class flags with their exports (Streamlit calls, data fr
 :mod:`gamo.audit`). The page wires them to its run and selection."""
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -51,6 +52,23 @@ def audit_exports(run: ImageRun, step: int, audit, ss) -> tuple[bytes, bytes | N
     return npz, png, csv_bytes
 
 
+def nearest_five(run: ImageRun, x) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, distances) of the 5 real training points nearest to the point ``x`` (pixels),
+    nearest first; kept for the point last asked about, so that the panel's redraws while the
+    same sample is selected (every refresh while a run trains or an audit is under way) do not
+    measure the whole training set again."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    key = (run.run_id, hashlib.sha1(x.tobytes()).hexdigest())
+    hit = st.session_state.get("il_near5")
+    if hit is not None and hit[0] == key:
+        return hit[1], hit[2]
+    real = run.data.x_train.reshape(len(run.data.x_train), -1)
+    d = np.linalg.norm(real - x[None, :], axis=1)
+    near = np.argsort(d)[:5]
+    st.session_state.il_near5 = (key, near, d[near])
+    return near, d[near]
+
+
 def show_sample(run: ImageRun, audit, i: int, flags: str) -> None:
     """Generated sample ``i``: its image (or the real image shown for it), its measures, its
     convex parents and its nearest real neighbours."""
@@ -71,8 +89,7 @@ def show_sample(run: ImageRun, audit, i: int, flags: str) -> None:
                 ("M predicts", f"{int(audit.m_pred[i])} (confidence {audit.m_conf[i]:.2f})"),
                 ("D's real score", "–" if audit.d_score is None else f"{audit.d_score[i]:.2f}"),
                 ("DCR (closest real)", f"{audit.dcr[i]:.3f} · percentile {audit.dcr_pct[i]:.0f}"),
-                *([("DCR ratio (0: a copy; to the nearest member's own gap)", f"{audit.dcr_ratio[i]:.2f}")]
-                  if getattr(audit, "dcr_ratio", None) is not None else []),
+                ("DCR ratio (0: a copy; to the nearest member's own gap)", f"{audit.dcr_ratio[i]:.2f}"),
                 ("closest of another class", f"{audit.dcr_other[i]:.3f} · percentile {audit.dcr_other_pct[i]:.0f}"),
                 ("effective parents", "–" if audit.eff_parents is None else f"{audit.eff_parents[i]:.1f}"),
                 ("flags", flags)]
@@ -83,10 +100,9 @@ def show_sample(run: ImageRun, audit, i: int, flags: str) -> None:
                                                for j, w in zip(audit.parent_idx[i], audit.parent_w[i])])
     st.markdown(f"**Nearest real neighbours** (in {audit.space})")
     if audit.space == "pixels":
-        real = run.data.x_train.reshape(len(run.data.x_train), -1)
-        d = np.linalg.norm(real - audit.x[i][None, :], axis=1)
-        near = np.argsort(d)[:5]
-        images_row(run, near, [f"#{int(j)} · class {int(run.data.y_train[j])} · d {d[j]:.2f}" for j in near])
+        near, d = nearest_five(run, audit.x[i])
+        images_row(run, near, [f"#{int(j)} · class {int(run.data.y_train[j])} · d {dj:.2f}"
+                               for j, dj in zip(near, d)])
     else:
         near = [int(audit.nearest_idx[i])] + ([int(audit.nearest_other_idx[i])]
                                               if audit.nearest_other_idx[i] >= 0 else [])

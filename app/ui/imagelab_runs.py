@@ -6,8 +6,9 @@
   fitted on real points only and computed in a background executor, so the page never waits on
   it: the page draws the last layout it has while a new one is computed. Generated points are
   placed with the fitted model's ``transform``; for the conv family the real points (F's
-  features) change as F trains, so the map is refitted at keyframes (the snapshots with the
-  training metrics: epoch ends), aligned to the previous layout;
+  features) change as F trains, so the map is refitted at keyframes, aligned to the previous
+  layout: when the generated points are combined in new features (``Generated.features_step``:
+  F is frozen for G's phase), else at the snapshots with the training metrics (epoch ends);
 * :class:`AuditState` -- :func:`gamo.audit.audit_samples` of the run's fixed-noise points,
   computed in the run's process (:func:`app.ui.queries.audit_fixed_noise`) from a background
   executor.
@@ -106,6 +107,12 @@ def start_image_run(cfg: RunConfig, data: Dataset, s: ImageSettings, *, paused: 
     return run
 
 
+def _features_step(snap: Snapshot) -> int | None:
+    """The step whose F a snapshot's generated points are combined in (None: not stamped)."""
+    gen = snap.generated
+    return None if gen is None else getattr(gen, "features_step", None)
+
+
 def nearest_rows(q: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Row of ``x`` nearest (Euclidean) to each row of ``q``."""
     q = np.asarray(q, dtype=np.float32).reshape(len(q), -1)
@@ -126,8 +133,12 @@ class MapState:
         Seeds the projection.
     family : {"dense", "conv"}
         Dense: the real points are the flattened training rows, fitted once. Conv: F's features
-        of the training rows, fetched from the run at keyframes (the snapshots with training
-        metrics) and refitted aligned to the previous layout.
+        of the training rows, fetched from the run at keyframes and refitted aligned to the
+        previous layout. A keyframe comes when a snapshot's generated points are combined in
+        newer features than the map's (``Generated.features_step``: each phase where F is frozen
+        and G trains), or, for methods whose points carry no such step, at the snapshots with
+        training metrics (epoch ends). Generated points stamped with a features step are placed
+        only on the keyframe of those features, so that they and the real points share a space.
     """
 
     def __init__(self, kind: str, seed: int, family: str) -> None:
@@ -135,7 +146,8 @@ class MapState:
         self.lock = threading.Lock()
         self.projector: Any = None
         self.real: np.ndarray | None = None          # the real points the current keyframe was fitted on
-        self.keyframe_step = -1                      # the run's step when those were read
+        self.keyframe_step = -1                      # the step whose F those are (conv; 0 dense)
+        self._asked = -1                             # the features step the last keyframe asked for
         self.placed: dict[int, np.ndarray] = {}      # snapshot step -> (m, 2) generated positions
         self.placed_keyframe: dict[int, int] = {}    # snapshot step -> keyframe it was placed on
         self.fit_future: Future | None = None
@@ -188,11 +200,19 @@ class MapState:
                     self._fit_now(real, 0)
                 else:
                     self._submit_fit(executor, real=real)
-        elif not self.fitting and (self.projector is None or
-                                   (snap.train is not None and snap.step > self.keyframe_step)):
-            # conv: the first layout at once, then a keyframe at each epoch end (F has changed):
-            # F's features of the real points are read from the run
-            self._submit_fit(executor, handle=run.handle)
+        elif not self.fitting:
+            # conv: the first layout at once, then a keyframe where F has changed: F's features
+            # of the real points are read from the run
+            need = _features_step(snap)
+            if self.projector is None and self._asked < 0:
+                self._submit_fit(executor, handle=run.handle)
+            elif need is not None:
+                if need > self.keyframe_step and need > self._asked:
+                    self._asked = need
+                    self._submit_fit(executor, handle=run.handle)
+            elif snap.train is not None and snap.step > max(self.keyframe_step, self._asked):
+                self._asked = snap.step
+                self._submit_fit(executor, handle=run.handle)
         if self.projector is None:
             return
         todo = [s for s in snaps[-TRAIL_LENGTH:] if s.generated is not None and s.step not in self.placed]
@@ -252,10 +272,13 @@ class MapState:
 
     def _place(self, s: Snapshot) -> None:
         with self.lock:
-            p = self.projector
+            p, kf_step = self.projector, self.keyframe_step
         x = np.asarray(s.generated.x, dtype=np.float32).reshape(len(s.generated.x), -1)
         if p is None or x.shape[1] != p.fitted_x.shape[1]:
             return          # e.g. samples in another space than the map's real points
+        need = _features_step(s)
+        if need is not None and need != kf_step:
+            return          # combined in other features than the map's: placed once that keyframe is in
         xy = p.transform(x)
         with self.lock:
             self.placed[s.step] = xy

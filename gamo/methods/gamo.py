@@ -97,10 +97,11 @@ class Gamo(Method):
         return [("gamo", self.iters_per_phase)] if self.minority else []  # balanced data: Baseline CN
 
     # ------------------------------------------------------------------ one iteration
-    def _members(self) -> torch.Tensor:
+    def _members(self, fresh: bool = True) -> torch.Tensor:
         """Current features of the minority members, grouped by class block (N, d); cached
-        until F changes."""
-        feats = self.train_features()
+        until F changes. ``fresh=False``: those of the last F-frozen phase (``last_features``:
+        no pass over the training set while F trains)."""
+        feats = self.train_features() if fresh else self.last_features()
         if self._members_of is not feats:
             self._members_cache, self._members_of = feats[self.min_rows], feats
         return self._members_cache
@@ -189,10 +190,11 @@ class Gamo(Method):
 
     # ------------------------------------------------------------------ what the UI and the store read
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: torch.Tensor, top: int = TOP_PARENTS):
+    def generate(self, z: torch.Tensor, y: torch.Tensor, top: int = TOP_PARENTS, fresh: bool = True):
         """Generate for (z, y) with G in inference mode; returns points (B, d), full weights (B, N),
-        top parent rows and weights."""
-        x, w = self._generate_eval(z, y, self._members(), need_weights=True)
+        top parent rows and weights. ``fresh=False`` combines the members' features of the last
+        F-frozen phase (see :meth:`_members`)."""
+        x, w = self._generate_eval(z, y, self._members(fresh), need_weights=True)
         if w is None:  # an unconstrained generator: no convex parents
             return x, None, None, None
         # at most as many parents as the smallest class has members, so every parent is of the
@@ -212,9 +214,12 @@ class Gamo(Method):
 
     @torch.no_grad()
     def generated(self) -> Generated | None:
+        """The fixed-noise batch as G makes it now, combining the members' features of the last
+        F-frozen phase (conv family: while F trains in its phase, G, M and D wait, and the points
+        are where that phase left them; ``features_step`` says which F)."""
         if not self.minority:
             return None
-        x, w, pi, pw = self.generate(self.z_fixed, self.y_fixed)
+        x, w, pi, pw = self.generate(self.z_fixed, self.y_fixed, fresh=False)
         eff = None if w is None else effective_parents(w).cpu().numpy()
         self.M.eval()
         pred = self.M(x).argmax(dim=1)
@@ -224,7 +229,7 @@ class Gamo(Method):
             x=x.cpu().numpy(), y=self.y_fixed.cpu().numpy(),
             parent_idx=None if pi is None else pi.cpu().numpy(),
             parent_w=None if pw is None else pw.cpu().numpy(), m_pred=pred.cpu().numpy(), d_real=d,
-            eff_parents=eff,
+            eff_parents=eff, features_step=self.features_step if self.family == "conv" and self.convex else None,
         )
 
     @torch.no_grad()
