@@ -103,7 +103,10 @@ def test_cdcgan_on_images_trains_gan_then_classifier(shape):
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "augment"])
-def test_method_contract(method):
+def test_method_contract(method, monkeypatch):
+    # bit-equal reruns hold at a fixed thread count; threads that follow a busy machine's load
+    # change the order of float sums (gamo.cpuload)
+    monkeypatch.setenv("GAMO_ADAPT_THREADS", "0")
     tr = run(tiny_cfg(method))
     snap = tr.snapshot(with_train=True)
     assert snap.step == 12
