@@ -1002,3 +1002,22 @@ def test_a_fresh_server_says_what_is_loading(app, monkeypatch) -> None:
     no_exception(at)
     assert status(at) and not any("Loading the Toy Lab" in i.value for i in at.info)
     assert any(t.startswith("Starting the training process") for t in spinners), spinners
+
+
+def _collapse_script():
+    import streamlit as st
+
+    from app.ui.health_view import show_collapse_warnings
+    h = {"1": {"collapsed": True, "n": 4, "distinct_top": 1, "eff_parents": 1.0}}
+    st.session_state["shown"] = show_collapse_warnings(h, "gamo", step=st.session_state.get("step"))
+
+
+@pytest.mark.parametrize("step, warned", [(0, False), (25, True), (None, True)])
+def test_an_untrained_generator_is_not_called_collapsed(step, warned):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_function(_collapse_script)
+    at.session_state["step"] = step
+    at.run()
+    assert not at.exception
+    assert (len(at.warning) == 1) == warned and at.session_state["shown"] == int(warned)
+    assert any("has not trained yet" in i.value for i in at.info) == (not warned)

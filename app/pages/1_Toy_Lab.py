@@ -528,7 +528,8 @@ def _toy(i: int, r: LiveRun, snap, snaps, s: tl.ToySettings, height: int, compar
     # updated in place (Plotly.react) rather than st.plotly_chart's new chart at every redraw
     live_plot(spec, key=f"tl_fig_{i}_{r.run_id}", config=tl.PLOTLY_CONFIG)
     # under the plot (not above it: the chart must not move when a class collapses or recovers)
-    show_collapse_warnings(snap.health if snap else None, r.method, max_shown=2 if compare else None)
+    show_collapse_warnings(snap.health if snap else None, r.method, max_shown=2 if compare else None,
+                           step=snap.step if snap else None)
     gen = snap.generated if snap else None
     if gen is not None:
         m = len(gen.x)

@@ -123,7 +123,7 @@ def show_health(row: rv.RunRow) -> None:
     k = f"rp_health_{_key(row.label)}"
     step = steps[-1] if len(steps) == 1 else st.select_slider("Step", options=steps, value=steps[-1], key=k)
     try:
-        show_collapse_warnings(health[step], row.info.method, max_shown=3)
+        show_collapse_warnings(health[step], row.info.method, max_shown=3, step=step)
         show_health_table(health[step], title=f"Generator health at step {step}")
     except Exception as e:  # noqa: BLE001 - a foreign record must not break the page
         st.error(f"The health record of step {step} cannot be shown ({type(e).__name__}).")

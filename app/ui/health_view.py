@@ -24,10 +24,16 @@ HEALTH_CAPTION = (
 
 
 def show_collapse_warnings(health: Mapping[str, Mapping[str, Any]] | None, method: str = "gamo",
-                           max_shown: int | None = None) -> int:
+                           max_shown: int | None = None, step: int | None = None) -> int:
     """One ``st.warning`` per collapsed class of ``health`` (with ``max_shown``: that many, then
-    one line naming the other collapsed classes); returns how many classes have collapsed."""
+    one line naming the other collapsed classes); returns how many classes have collapsed.
+    At ``step`` 0 the generator has not trained: one note instead of warnings (an untrained
+    softmax sits on few members, which is where it starts, not a failure)."""
     shown = collapsed_classes(health)
+    if step == 0 and shown:
+        st.info("Step 0: the generator has not trained yet, so its points are not judged; the health "
+                "measures say where it starts.", icon="ℹ️")
+        return 0
     head = shown if max_shown is None else shown[:max_shown]
     for c in head:
         st.warning(collapse_message(c, health[str(c)], method), icon="⚠️")

@@ -266,4 +266,4 @@ def show_map(i: int, run: ImageRun, snaps, s: il.ImageSettings, height: int) -> 
         st.caption("F's phase: F learns its features while G, M and D wait, so the generated points "
                    "hold still (where G's last phase left them, in the features it used); they move "
                    "again in G's phase, on a keyframe of F's new features.")
-    show_collapse_warnings(snap.health if snap else None, run.method, max_shown=1)
+    show_collapse_warnings(snap.health if snap else None, run.method, max_shown=1, step=snap.step if snap else None)
