@@ -58,7 +58,7 @@ def sidebar_settings() -> ab.GridSettings:
     widget_default("ag_methods", first.method_list)
     widget_default("ag_length", first.length)
     with st.sidebar:
-        st.header("Figure 4 of")
+        st.header("Your Figure 4")
         data = st.selectbox("Dataset", list(ab.DATASETS), key="ag_data",
                             format_func=lambda k: ab.DATASETS[k].label)
         c = ab.DATASETS[data]
