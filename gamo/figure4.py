@@ -326,7 +326,8 @@ def _f(v: float | None, nd: int = 3) -> str:
 
 
 def write_markdown(runs: dict[str, list[RunFigure]], path: str | os.PathLike, *, command: str = "",
-                   paper: dict[str, tuple[float, float]] | None = None, title: str = "Figure 4") -> Path:
+                   paper: dict[str, tuple[float, float]] | None = None, title: str = "Figure 4",
+                   paper_note: str = "") -> Path:
     """Table 1 of the runs beside the measured claims and the caption's verdicts, as Markdown."""
     sums, vs = summary(runs)
     first = next((r for rs in runs.values() for r in rs if r.claims and r.claims.get("space")), None)
@@ -344,6 +345,8 @@ def write_markdown(runs: dict[str, list[RunFigure]], path: str | os.PathLike, *,
         lines += [f"- reference classifier `{ref.get('key')}`: {ref.get('architecture')}; test accuracy "
                   f"{_f(ref.get('test_accuracy'))}, trained on the balanced full training set "
                   "(`gamo.reference`); fidelity and Fréchet distance are taken in its 128-d feature space"]
+    if paper_note:
+        lines += [f"- paper columns: {paper_note}"]
     lines += ["", "## Table 1 for these runs (mean ± std over seeds)", "",
               "| method | seeds | ACSA (last) | GM (last) | ACSA (best val.) | GM (best val.) | paper ACSA | paper GM |",
               "|---|---|---|---|---|---|---|---|"]
