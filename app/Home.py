@@ -47,6 +47,11 @@ PAGE_NOTES: dict[str, str] = {
         "Every stored run (yours and the committed benchmark runs): compare their curves, "
         "export one's balanced training set, samples, config and checkpoint, or delete your own."
     ),
+    "GAMO2pix": (
+        "Images of GAMO's samples (Section 5): train a finished conv run's per-class decoders in the "
+        "background, then see decoded samples beside real and cDCGAN images, interpolations, "
+        "reconstructions, each sample's audit and the Fréchet distances."
+    ),
 }
 
 
@@ -351,5 +356,13 @@ reference classifier. Stored runs are reused; missing ones train in the backgrou
 
 **The Runs page** keeps what you trained: every saved run and the committed benchmark runs, side
 by side, with their curves and exports.
+
+**GAMO2pix** answers the question a conv run leaves open: GAMO's samples there are points in the
+space of the network's features F, not images, so what do they look like? For a finished conv run of
+GAMO (or GAMO\\D) it trains one small decoder per minority class on the frozen F (a few minutes for
+Fashion-MNIST's nine classes, in the background; the page stays usable), then shows the decoded samples
+beside real images of the class and cDCGAN's images, an interpolation between two samples, real
+images through F and back (what the decoder can recover), each sample's audit (its convex parents,
+nearest real neighbours and flags) and Table 5's Fréchet distances.
 """
 )

@@ -355,3 +355,57 @@ def test_ablation_grid_opens_and_a_click_enlarges_a_cell(grid_server) -> None:
         finally:
             browser.close()
     assert time.monotonic() - t_start < 120
+
+
+# ---------------------------------------------------------------------------------------------
+# GAMO2pix
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture()
+def gamo2pix_server(tmp_path):
+    """A server whose committed runs are one tiny GAMO conv run (2 steps on Fashion-MNIST, a small
+    profile) with its decoders trained 2 minibatches a class."""
+    import torch
+
+    from gamo import gamo2pix as g2p
+    from gamo.cli import main
+
+    run = tmp_path / "bench" / "fashion-mnist-ls" / "gamo-seed0"
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", "--dataset", "fashion-mnist", "--family", "conv", "--profile",
+                     "counts:40,12,10,10,10,10,10,10,10,10", "--steps", "2", "--hidden", "16", "--latent", "8",
+                     "--test-per-class", "5", "--val-per-class", "0", "--out", str(run), "--quiet"]) == 0
+        g2p.train_decoders(run, epochs=0, min_steps=2)
+    finally:
+        torch.set_num_threads(old)
+    with _serve(tmp_path, GAMO_BENCH_RUNS=str(tmp_path / "bench"), GAMO_WARM_UP="0") as url:
+        yield url
+
+
+def test_gamo2pix_opens_from_home_and_the_slider_picks_a_sample(gamo2pix_server) -> None:
+    """Home links GAMO2pix; the page decodes the run's samples into a grid, and moving the sample
+    slider shows another sample with its audit."""
+    t_start = time.monotonic()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2200})
+            page.goto(gamo2pix_server + "/", wait_until="domcontentloaded")
+            link = page.locator('[data-testid="stPageLink"] a', has_text="GAMO2pix").first
+            link.wait_for(timeout=30_000)
+            link.click()
+            page.get_by_text("Decoded GAMO samples").first.wait_for(timeout=60_000)
+            page.get_by_text("Sample #0, decoded").first.wait_for(timeout=30_000)
+            page.locator('.st-key-gp_i input[type="range"]').first.focus()
+            page.keyboard.press("ArrowRight")
+            page.get_by_text("Sample #1, decoded").first.wait_for(timeout=30_000)
+            page.wait_for_function("document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 6",
+                                   timeout=30_000)     # the grids, the sample, its parents, the strips
+            body = page.inner_text("body")
+            assert "Convex parents" in body and "Reconstructions of real images" in body
+            assert "Audit live in the Image Lab" in body
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+    assert time.monotonic() - t_start < 90

@@ -78,3 +78,14 @@ def test_home_links_and_explains_the_ablation_grid(monkeypatch) -> None:
     captions = " ".join(c.value for c in at.caption)
     assert "Figure 4" in captions and "claims checked with a measurement" in captions
     assert "The Ablation Grid" in " ".join(m.value for m in at.markdown)
+
+
+def test_home_links_and_explains_gamo2pix(monkeypatch) -> None:
+    monkeypatch.setenv("GAMO_WARM_UP", "0")
+    at = AppTest.from_file(str(HOME), default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    links = [el.proto.label for el in at.get("page_link")]
+    assert "GAMO2pix" in links and links.index("GAMO2pix") > links.index("Runs")
+    captions = " ".join(c.value for c in at.caption)
+    assert "images of GAMO's samples" in captions and "decoders" in captions
+    assert "**GAMO2pix**" in " ".join(m.value for m in at.markdown)
