@@ -166,6 +166,8 @@ def test_page_draws_the_grids_and_the_slider_moves_without_decoding_again(env, m
     assert "Decoded GAMO samples" in text and "Real images of the class" in text
     assert "images of its generator" in text                    # cDCGAN's images, beside
     assert "Sample #0, decoded" in text and "Convex parents" in text and "Nearest real neighbours" in text
+    # the sample's picture is its decoding, not the audit's stand-in (its strongest parent)
+    assert not any("lives in F's features; shown" in cap for cap in _captions(at))
     assert "Audit live in the Image Lab" in text and "method=gamo" in text
     assert "Reconstructions of real images" in [h.value for h in at.subheader]
     assert len(at.get("image")) >= 6
@@ -223,3 +225,8 @@ def test_a_run_without_decoders_offers_the_train_button_and_trains_them(env):
     assert not at.exception, [e.value for e in at.exception]
     assert sorted(g2p.decoder_status(env["nodec"])) == list(range(1, 10))
     assert "9 of 9 decoders trained" in _text(at)
+
+
+def _captions(at):
+    """The captions of the page's st.image elements."""
+    return [img.caption for el in at.get("image") for img in el.proto.imgs]

@@ -69,13 +69,14 @@ def nearest_five(run: ImageRun, x) -> tuple[np.ndarray, np.ndarray]:
     return near, d[near]
 
 
-def show_sample(run: ImageRun, audit, i: int, flags: str) -> None:
+def show_sample(run: ImageRun, audit, i: int, flags: str, picture: bool = True) -> None:
     """Generated sample ``i``: its image (or the real image shown for it), its measures, its
-    convex parents and its nearest real neighbours."""
+    convex parents and its nearest real neighbours. ``picture`` False: no image of the sample
+    (a page that already shows one, e.g. GAMO2pix's decoding of a feature vector)."""
     names = run.data.class_names
     c = int(audit.y[i])
-    a, b = st.columns([0.8, 1.2])
-    with a:
+    a, b = st.columns([0.8, 1.2]) if picture else (None, st.container())
+    if a is not None:
         if audit.space == "pixels" and run.images is not None:
             img = il.as_images(audit.x[i:i + 1], run.data.image_shape)
             if img is not None:

@@ -411,7 +411,7 @@ def show_selected(g: g2p.Gamo2pix, c: gp.RunChoice, cls: int, dec: g2p.Decoded, 
                               data=SimpleNamespace(class_names=list(g.class_names),
                                                    y_train=g.method.y_train.cpu().numpy(),
                                                    image_shape=g.image_shape))
-        show_sample(run, audit, i, _flags(audit, i))
+        show_sample(run, audit, i, _flags(audit, i), picture=False)   # the decoded image is on the left
         st.caption(f"Distances in {audit.space}: the space the sample lives in (the decoded image is a picture of "
                    f"it). DCR: distance to the closest real training point; flags: near-duplicate below the "
                    f"{audit.low_pct:g}th percentile of the class's own nearest-neighbour distances, "
