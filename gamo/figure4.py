@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,7 +93,7 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
     gamo.errors.GamoError
         A damaged run or data that cannot be read (one line).
     """
-    from gamo.audit import audit_run
+    from gamo.audit import SPACE_FEATURES, audit_run
     from gamo.export import generates_samples
 
     run = Path(run)
@@ -123,18 +123,32 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
     if claims["generates"] and minority:
         audit = audit_run(m, n_per_class=n_claims, seed=seed)
         x, y = np.asarray(audit.x), np.asarray(audit.y)
-        measurable = m.family == "dense" and reference is not None
-        rows = measure_claims(x, y, majority=majority, reference=reference if measurable else None,
+        # fidelity and Fréchet distance need images (or rows) of the dataset: samples in pixels or
+        # input features are measured as they are; F's features only through GAMO2pix's decoders
+        in_data_space = audit.space != SPACE_FEATURES
+        rows = measure_claims(x, y, majority=majority, reference=reference if in_data_space else None,
                               ood=audit.out_of_distribution, near_dup=audit.near_duplicate, classes=minority)
+        if reference is not None and not in_data_space:
+            parts = _decode_parts(m, run, minority, seed, n_claims, sample=True)
+            if parts is not None:
+                dx = np.concatenate([d.images.reshape(d.n, -1) for d in parts])
+                dy = np.concatenate([np.full(d.n, d.cls, np.int64) for d in parts])
+                img = {r.cls: r for r in measure_claims(dx, dy, majority=majority, reference=reference,
+                                                        classes=minority)}
+                rows = [replace(r, fidelity=img[r.cls].fidelity, majority_share=img[r.cls].majority_share,
+                                frechet=img[r.cls].frechet, floor=img[r.cls].floor) for r in rows]
+                claims["images_from"] = (f"GAMO2pix's decodings (a posterior draw each, as Table 5) of {n_claims} "
+                                         "fresh samples a class")
         claims["classes"] = [r.to_dict() for r in rows]
         claims["space"] = audit.space
         if reference is not None:
             claims["reference"] = {"key": reference.key, "test_accuracy": reference.info.get("test_accuracy"),
                                    "architecture": reference.info.get("architecture")}
-        if not measurable:
+        if reference is None:
+            claims["not_measured"] = "no reference classifier for this dataset"
+        elif not in_data_space and "images_from" not in claims:
             claims["not_measured"] = ("class fidelity and Fréchet distance need images: this conv run's samples "
-                                      "are F's features (decode them with GAMO2pix)" if m.family == "conv"
-                                      else "no reference classifier for this dataset")
+                                      "are F's features (train its GAMO2pix decoders to measure their decodings)")
         keep = np.concatenate([_spread(np.flatnonzero(y == c), N_POINTS if is_2d else N_GRID) for c in minority])
         arrays["gen_y"] = y[keep].astype(np.int64)
         arrays["gen_flags"] = np.stack([audit.near_duplicate[keep], audit.out_of_distribution[keep],
@@ -164,16 +178,26 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
     return claims
 
 
-def _decoded(method: Any, run: Path, minority: Sequence[int], seed: int) -> dict[str, np.ndarray] | None:
-    """The grid's samples of a conv run decoded by its GAMO2pix decoders (``gen_kind``
-    ``"decoded"``), or None unless every minority class has a finished, current decoder."""
+def _decode_parts(method: Any, run: Path, minority: Sequence[int], seed: int, n: int, sample: bool = False
+                  ) -> list | None:
+    """``n`` fresh samples of each minority class decoded by the run's GAMO2pix decoders
+    (:func:`gamo.gamo2pix.decode_generated`), or None unless every minority class has a
+    finished, current decoder."""
     try:
         from gamo import gamo2pix
         g = gamo2pix.Gamo2pix(method, run)
         if not minority or any(c not in g.decoders or not g.decoders[c].done for c in minority):
             return None
-        parts = [gamo2pix.decode_generated(g, c, N_GRID, seed) for c in minority]
+        return [gamo2pix.decode_generated(g, c, n, seed, sample=sample) for c in minority]
     except (ImportError, GamoError, AttributeError, KeyError, RuntimeError):
+        return None
+
+
+def _decoded(method: Any, run: Path, minority: Sequence[int], seed: int) -> dict[str, np.ndarray] | None:
+    """The grid's samples of a conv run decoded by its GAMO2pix decoders (``gen_kind``
+    ``"decoded"``), or None unless every minority class has a finished, current decoder."""
+    parts = _decode_parts(method, run, minority, seed, N_GRID)
+    if parts is None:
         return None
     out = {"gen": _to_uint8(np.concatenate([d.images.reshape(d.n, -1) for d in parts])),
            "gen_y": np.concatenate([np.full(d.n, d.cls, np.int64) for d in parts]),
@@ -345,6 +369,16 @@ def write_markdown(runs: dict[str, list[RunFigure]], path: str | os.PathLike, *,
         lines += [f"- reference classifier `{ref.get('key')}`: {ref.get('architecture')}; test accuracy "
                   f"{_f(ref.get('test_accuracy'))}, trained on the balanced full training set "
                   "(`gamo.reference`); fidelity and Fréchet distance are taken in its 128-d feature space"]
+    decoded = sorted({METHOD_LABELS.get(m, m) for m, rs in runs.items() for r in rs
+                      if (r.claims or {}).get("images_from")})
+    if decoded:
+        lines += [f"- {', '.join(decoded)}: samples in F's features; their fidelity and Fréchet distance are "
+                  f"measured on GAMO2pix's decodings (a posterior draw each, as Table 5), so they include the "
+                  f"decoder's own error (`bench/results/table5_*`)"]
+    undecoded = sorted({METHOD_LABELS.get(m, m) for m, rs in runs.items() for r in rs
+                        if (r.claims or {}).get("not_measured") and (r.claims or {}).get("generates")})
+    if undecoded:
+        lines += [f"- {', '.join(undecoded)}: no fidelity or Fréchet distance ({next(r.claims['not_measured'] for rs in runs.values() for r in rs if (r.claims or {}).get('not_measured'))})"]
     if paper_note:
         lines += [f"- paper columns: {paper_note}"]
     lines += ["", "## Table 1 for these runs (mean ± std over seeds)", "",

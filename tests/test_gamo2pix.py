@@ -215,3 +215,43 @@ def test_cli_trains_and_writes_grids(tmp_path, capsys, one_thread):
     assert all((folder / f"grid_c{c}.png").is_file() for c in range(1, 10))
     st = g2p.decoder_status(run)
     assert st[1]["step"] == st[1]["steps"] == 2
+
+
+def test_figure4_measures_a_conv_run_on_its_decodings(tmp_path, one_thread):
+    """A conv run's samples are F's features: with every decoder trained, Figure 4's fidelity and
+    Fréchet distance are taken on their decodings; without, they are not measured."""
+    from gamo import figure4
+
+    run = tmp_path / "conv-run"
+    assert main(["train", "--dataset", "fashion-mnist", "--family", "conv", "--profile",
+                 "counts:30,10,10,10,10,10,10,10,10,10", "--steps", "2", "--hidden", "16", "--latent", "8", "--test-per-class", "5", "--val-per-class", "0",
+                 "--out", str(run), "--quiet"]) == 0
+
+    class Ref:   # says "class 1" for every image; features: 7x7 mean pools
+        key, info = "stand-in", {"test_accuracy": 1.0, "architecture": "mean pools"}
+
+        def predict_proba(self, x):
+            p = np.zeros((len(x), 10))
+            p[:, 1] = 1
+            return p
+
+        def features(self, x):
+            return np.asarray(x, np.float64).reshape(len(x), 7, 4, 7, 4).mean((2, 4)).reshape(len(x), -1)
+
+        def class_stats(self, c):
+            return np.zeros(49), np.eye(49)
+
+        def floor(self, c, n):
+            return None
+
+    before = figure4.write_run_files(run, reference=Ref(), n_claims=6)
+    assert "GAMO2pix" in before["not_measured"] and all(c["fidelity"] is None for c in before["classes"])
+    assert all(c["ood_share"] is not None for c in before["classes"])      # the audit's flags, in F's space
+    assert main(["gamo2pix", "--run", str(run), "--epochs", "1", "--min-steps", "2", "--n", "0", "--quiet"]) == 0
+    after = figure4.write_run_files(run, reference=Ref(), n_claims=6)
+    assert "GAMO2pix" in after["images_from"] and "not_measured" not in after
+    fid = {c["cls"]: c["fidelity"] for c in after["classes"]}
+    assert fid == {c: float(c == 1) for c in range(1, 10)}
+    assert all(c["frechet"] > 0 and c["n"] == 6 for c in after["classes"])
+    with np.load(run / figure4.GRID_FILE) as z:
+        assert str(z["gen_kind"]) == "decoded" and z["gen"].dtype == np.uint8
