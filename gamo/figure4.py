@@ -128,7 +128,14 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
         in_data_space = audit.space != SPACE_FEATURES
         rows = measure_claims(x, y, majority=majority, reference=reference if in_data_space else None,
                               ood=audit.out_of_distribution, near_dup=audit.near_duplicate, classes=minority)
-        if reference is not None and not in_data_space:
+        gan_images = _gan_images(m, minority, n_claims, seed) if not in_data_space else None
+        if reference is not None and gan_images is not None:     # cDCGAN: its images, before F
+            img = {r.cls: r for r in measure_claims(*gan_images, majority=majority, reference=reference,
+                                                    classes=minority)}
+            rows = [replace(r, fidelity=img[r.cls].fidelity, majority_share=img[r.cls].majority_share,
+                            frechet=img[r.cls].frechet, floor=img[r.cls].floor) for r in rows]
+            claims["images_from"] = f"the generator's images ({n_claims} a class), which F turns into its samples"
+        elif reference is not None and not in_data_space:
             parts = _decode_parts(m, run, minority, seed, n_claims, sample=True)
             if parts is not None:
                 dx = np.concatenate([d.images.reshape(d.n, -1) for d in parts])
@@ -162,6 +169,12 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
         elif m.family == "dense" and images:
             arrays["gen"] = _to_uint8(x[keep])
             arrays["gen_kind"] = np.array("generated")
+        elif gan_images is not None:   # cDCGAN's images themselves (the audit's flags are of their features)
+            gx, gy = gan_images
+            pick = np.concatenate([np.flatnonzero(gy == c)[:N_GRID] for c in minority])
+            for k in ("gen_flags", "gen_parent", "gen_parent_w"):
+                arrays.pop(k, None)
+            arrays.update(gen=_to_uint8(gx[pick]), gen_y=gy[pick].astype(np.int64), gen_kind=np.array("generated"))
         else:
             dec = _decoded(m, run, minority, seed) if m.family == "conv" else None
             if dec is not None:   # GAMO2pix's decodings of fresh samples (the audit's flags are not theirs)
@@ -176,6 +189,16 @@ def write_run_files(run: str | os.PathLike, *, reference: Any = None, n_claims: 
     tmp.write_text(json.dumps(claims, indent=1))
     os.replace(tmp, run / CLAIMS_FILE)
     return claims
+
+
+def _gan_images(method: Any, minority: Sequence[int], n: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(images, classes) of a conv generator whose samples are images before F (cDCGAN+CN:
+    ``_generate``), ``n`` a minority class; None for other methods."""
+    gen = getattr(method, "_generate", None)
+    if gen is None or method.family != "conv" or not minority:
+        return None
+    x, y = gen({int(c): int(n) for c in minority}, seed)
+    return x.reshape(len(x), -1).cpu().numpy(), y.cpu().numpy()
 
 
 def _decode_parts(method: Any, run: Path, minority: Sequence[int], seed: int, n: int, sample: bool = False
@@ -369,12 +392,15 @@ def write_markdown(runs: dict[str, list[RunFigure]], path: str | os.PathLike, *,
         lines += [f"- reference classifier `{ref.get('key')}`: {ref.get('architecture')}; test accuracy "
                   f"{_f(ref.get('test_accuracy'))}, trained on the balanced full training set "
                   "(`gamo.reference`); fidelity and Fréchet distance are taken in its 128-d feature space"]
-    decoded = sorted({METHOD_LABELS.get(m, m) for m, rs in runs.items() for r in rs
-                      if (r.claims or {}).get("images_from")})
-    if decoded:
-        lines += [f"- {', '.join(decoded)}: samples in F's features; their fidelity and Fréchet distance are "
-                  f"measured on GAMO2pix's decodings (a posterior draw each, as Table 5), so they include the "
-                  f"decoder's own error (`bench/results/table5_*`)"]
+    sources = {}
+    for m, rs in runs.items():
+        for r in rs:
+            if (r.claims or {}).get("images_from"):
+                sources.setdefault(r.claims["images_from"], set()).add(METHOD_LABELS.get(m, m))
+    for src, ms in sorted(sources.items()):
+        lines += [f"- {', '.join(sorted(ms))}: samples in F's features; fidelity and Fréchet distance measured on "
+                  + src + (" (so they include the decoder's own error: `bench/results/table5_*`)"
+                           if "GAMO2pix" in src else "")]
     undecoded = sorted({METHOD_LABELS.get(m, m) for m, rs in runs.items() for r in rs
                         if (r.claims or {}).get("not_measured") and (r.claims or {}).get("generates")})
     if undecoded:
@@ -447,8 +473,13 @@ def grid_png(runs: dict[str, list[RunFigure]], path: str | os.PathLike, *, seed:
     for i, (m, r) in enumerate(rows):
         y0 = top + head_h + i * cell_h
         label = "real samples" if m == "real" else METHOD_LABELS.get(m, m)
-        draw.text((4, y0 + cell_h // 2 - 6), label[:18], fill="black", font=font)
         g = r.grid
+        kind = str(g["gen_kind"]) if m != "real" and "gen_kind" in g else ""
+        # say what a row shows when it is not the samples themselves (conv runs' samples are F's features)
+        note = {"nearest real": "nearest real images", "decoded": "GAMO2pix decodings"}.get(kind, "")
+        draw.text((4, y0 + cell_h // 2 - (12 if note else 6)), label[:18], fill="black", font=font)
+        if note:
+            draw.text((4, y0 + cell_h // 2 + 2), note, fill="gray", font=font)
         if m == "real":
             xs, ys = g["real"], g["real_y"]
         elif "gen" in g:

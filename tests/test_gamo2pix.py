@@ -217,6 +217,24 @@ def test_cli_trains_and_writes_grids(tmp_path, capsys, one_thread):
     assert st[1]["step"] == st[1]["steps"] == 2
 
 
+class Ref:   # a stand-in reference classifier: says "class 1" for every image; features: 7x7 mean pools
+    key, info = "stand-in", {"test_accuracy": 1.0, "architecture": "mean pools"}
+
+    def predict_proba(self, x):
+        p = np.zeros((len(x), 10))
+        p[:, 1] = 1
+        return p
+
+    def features(self, x):
+        return np.asarray(x, np.float64).reshape(len(x), 7, 4, 7, 4).mean((2, 4)).reshape(len(x), -1)
+
+    def class_stats(self, c):
+        return np.zeros(49), np.eye(49)
+
+    def floor(self, c, n):
+        return None
+
+
 def test_figure4_measures_a_conv_run_on_its_decodings(tmp_path, one_thread):
     """A conv run's samples are F's features: with every decoder trained, Figure 4's fidelity and
     Fréchet distance are taken on their decodings; without, they are not measured."""
@@ -226,23 +244,6 @@ def test_figure4_measures_a_conv_run_on_its_decodings(tmp_path, one_thread):
     assert main(["train", "--dataset", "fashion-mnist", "--family", "conv", "--profile",
                  "counts:30,10,10,10,10,10,10,10,10,10", "--steps", "2", "--hidden", "16", "--latent", "8", "--test-per-class", "5", "--val-per-class", "0",
                  "--out", str(run), "--quiet"]) == 0
-
-    class Ref:   # says "class 1" for every image; features: 7x7 mean pools
-        key, info = "stand-in", {"test_accuracy": 1.0, "architecture": "mean pools"}
-
-        def predict_proba(self, x):
-            p = np.zeros((len(x), 10))
-            p[:, 1] = 1
-            return p
-
-        def features(self, x):
-            return np.asarray(x, np.float64).reshape(len(x), 7, 4, 7, 4).mean((2, 4)).reshape(len(x), -1)
-
-        def class_stats(self, c):
-            return np.zeros(49), np.eye(49)
-
-        def floor(self, c, n):
-            return None
 
     before = figure4.write_run_files(run, reference=Ref(), n_claims=6)
     assert "GAMO2pix" in before["not_measured"] and all(c["fidelity"] is None for c in before["classes"])
@@ -255,3 +256,19 @@ def test_figure4_measures_a_conv_run_on_its_decodings(tmp_path, one_thread):
     assert all(c["frechet"] > 0 and c["n"] == 6 for c in after["classes"])
     with np.load(run / figure4.GRID_FILE) as z:
         assert str(z["gen_kind"]) == "decoded" and z["gen"].dtype == np.uint8
+
+
+def test_figure4_measures_a_cdcgan_run_on_its_images(tmp_path, one_thread):
+    """cDCGAN+CN's conv samples are F's features of images it generated: Figure 4 measures and
+    shows the images themselves."""
+    from gamo import figure4
+
+    run = tmp_path / "cgan-run"
+    assert main(["train", "--dataset", "fashion-mnist", "--family", "conv", "--method", "cgan", "--profile",
+                 "counts:30,10,10,10,10,10,10,10,10,10", "--steps", "4", "--hidden", "16", "--latent", "8",
+                 "--test-per-class", "5", "--val-per-class", "0", "--out", str(run), "--quiet"]) == 0
+    claims = figure4.write_run_files(run, reference=Ref(), n_claims=5)
+    assert claims["space"] == "F's features" and "generator's images" in claims["images_from"]
+    assert {c["cls"]: c["fidelity"] for c in claims["classes"]} == {c: float(c == 1) for c in range(1, 10)}
+    with np.load(run / figure4.GRID_FILE) as z:
+        assert str(z["gen_kind"]) == "generated" and z["gen"].shape == (45, 784)
