@@ -35,6 +35,7 @@ from gamo.claims import CLAIMS, ClassClaims, Verdict, mean_measures, measure_cla
 from gamo.config import METHOD_LABELS
 from gamo.errors import DataError, GamoError
 from gamo.runs import CONFIG, FINAL, RunError, load_config, savez_atomic
+from gamo.tables import mean_std
 
 __all__ = ["CLAIMS_FILE", "FIGURE4_METHODS", "GRID_FILE", "MethodSummary", "RunFigure", "collect", "grid_png",
            "load_run", "stale", "summary", "write_markdown", "write_run_files"]
@@ -335,14 +336,6 @@ class MethodSummary:
     by_size: tuple[dict, dict] = field(default_factory=lambda: ({}, {}))
 
 
-def _ms(v: list[float]) -> str:
-    if not v:
-        return "-"
-    if len(v) == 1:
-        return f"{v[0]:.3f}"
-    return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}"
-
-
 def summary(runs: dict[str, list[RunFigure]]) -> tuple[dict[str, MethodSummary], list[Verdict]]:
     """Per method: Table 1 (last and best-validation epoch), mean per-class recall, the claim
     measures' means, and the caption's verdicts."""
@@ -412,8 +405,8 @@ def write_markdown(runs: dict[str, list[RunFigure]], path: str | os.PathLike, *,
               "|---|---|---|---|---|---|---|---|"]
     for m, s in sums.items():
         p = (paper or {}).get(m)
-        lines.append(f"| {METHOD_LABELS.get(m, m)} | {' '.join(map(str, s.seeds))} | {_ms(s.acsa)} | {_ms(s.gm)} | "
-                     f"{_ms(s.best_acsa)} | {_ms(s.best_gm)} | {_f(p[0], 2) if p else '-'} | {_f(p[1], 2) if p else '-'} |")
+        lines.append(f"| {METHOD_LABELS.get(m, m)} | {' '.join(map(str, s.seeds))} | {mean_std(s.acsa)} | {mean_std(s.gm)} | "
+                     f"{mean_std(s.best_acsa)} | {mean_std(s.best_gm)} | {_f(p[0], 2) if p else '-'} | {_f(p[1], 2) if p else '-'} |")
     lines += ["", "## Claim measures (mean over seeds and minority classes)", "",
               "| method | class fidelity | majority share | Fréchet distance | real floor | OOD share | near-duplicate share |",
               "|---|---|---|---|---|---|---|"]

@@ -179,7 +179,7 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
             note += f" (best val.: {' '.join(map(str, b_done)) or 'none'})"
         if failed:
             note += f"; failed: {failed[0]}"
-        rows.append([METHOD_LABELS[method], _fmt(acsa), _fmt(gm), _fmt(b_acsa), _fmt(b_gm),
+        rows.append([METHOD_LABELS[method], mean_std(acsa), mean_std(gm), mean_std(b_acsa), mean_std(b_gm),
                      f"{p[0]:.2f}" if p else "-", f"{p[1]:.2f}" if p else "-", note])
         csv_rows.append([method, len(done), *_mean_std(acsa), *_mean_std(gm),
                          len(b_done), *_mean_std(b_acsa), *_mean_std(b_gm),
@@ -219,10 +219,11 @@ def write_table(table: str, dataset: str, loss: str, base: Path, methods: list[s
     return out_path.with_suffix(".md")
 
 
-def _fmt(v: list[float]) -> str:
-    """``mean ± std`` to 3 decimals; one value alone (no spread to report); "-" for none."""
+def mean_std(v: list[float], none: str = "-") -> str:
+    """``mean ± std`` to 3 decimals (sample std); one value alone (no spread to report); ``none``
+    for none. Tables, Figure 4's Markdown and the Ablation Grid page write means this one way."""
     if not v:
-        return "-"
+        return none
     if len(v) == 1:
         return f"{v[0]:.3f}"
     return f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}"

@@ -38,7 +38,7 @@ from gamo.config import METHOD_LABELS, METHODS, DataConfig, ModelConfig, RunConf
 from gamo.errors import GamoError
 from gamo.jobs import JobSpec, run_progress
 from gamo.runs import CHECKPOINT, CONFIG, load_config, run_info
-from gamo.tables import PAPER, ROWS, protocol, store_name
+from gamo.tables import PAPER, ROWS, mean_std, protocol, store_name
 
 __all__ = ["DATASETS", "DatasetChoice", "GridSettings", "DEFAULTS", "QUERY_KEYS", "Cell", "settings_from_query",
            "settings_to_query", "choice", "profile_of", "length_of", "cell_config", "identity", "store_folder",
@@ -453,11 +453,7 @@ def paper_column(s: GridSettings) -> tuple[dict[str, tuple[float, float]], str]:
 
 
 def _ms(v: Sequence[float]) -> str:
-    if not v:
-        return "–"
-    if len(v) == 1:
-        return f"{v[0]:.3f}"
-    return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}"
+    return mean_std(list(v), none="–")
 
 
 def table1_rows(sums: Mapping[str, figure4.MethodSummary], paper: Mapping[str, tuple[float, float]],
