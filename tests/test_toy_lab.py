@@ -1021,3 +1021,13 @@ def test_an_untrained_generator_is_not_called_collapsed(step, warned):
     assert not at.exception
     assert (len(at.warning) == 1) == warned and at.session_state["shown"] == int(warned)
     assert any("has not trained yet" in i.value for i in at.info) == (not warned)
+
+
+def test_explain_does_not_call_the_untrained_generator_collapsed() -> None:
+    hulls = {1: convex_hull(SQUARE)}
+    health = {"1": {"collapsed": True, "n": 2, "distinct_top": 1, "eff_parents": 1.0}}
+    for step, said in ((0, False), (5, True)):
+        snap = _snap(step, [[1, 1], [0.1, 1]])
+        text = tl.explain("gamo", "none", snap, tl.generated_stats(snap.generated, hulls), minority=[1],
+                          real_distance=0.5, health=health)
+        assert ("the generator has collapsed" in text) == said, step

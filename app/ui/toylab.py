@@ -1221,7 +1221,8 @@ def explain(
         else:
             parts.append("M classifies every generated point correctly: G must move them closer "
                          "to the boundary to be useful.")
-        collapsed = collapsed_classes(health)
+        # an untrained generator is not judged (it starts on few members): as the warnings do
+        collapsed = collapsed_classes(health) if snap is not None and snap.step > 0 else []
         if np.isfinite(dist) and players != ("M",):
             ref = (f" (a typical real minority point: {real_distance:.2f})"
                    if real_distance is not None and np.isfinite(real_distance) else "")
