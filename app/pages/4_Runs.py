@@ -1,18 +1,14 @@
 """Every stored run, yours and the committed benchmark runs: filter them, open one (config, curves, generator health), overlay the curves of several, export one (its balanced training set with each generated row's parents, a PNG of its samples, its config and checkpoint) or delete one of yours.
 
-The page only wires widgets: the listing, filters, curves and deleting are in
-``app/ui/runs_view.py``, the exports in ``gamo/export.py`` (also ``python -m gamo.export``), the
-run's own curves in ``app/ui/curves.py`` and its health in ``app/ui/health_view.py``.
+The page only wires widgets: the blocks it draws (the filters and table, one run with its curves,
+config, health, exports and deleting, the overlay of several runs) are in ``app/ui/runs_blocks.py``;
+the listing, filters, curves and deleting in ``app/ui/runs_view.py``, the exports in
+``gamo/export.py`` (also ``python -m gamo.export``), the run's own curves in ``app/ui/curves.py``
+and its health in ``app/ui/health_view.py``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -21,293 +17,12 @@ _ROOT = Path(__file__).resolve().parent.parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from app.ui import runs_blocks as rb  # noqa: E402
 from app.ui import runs_view as rv  # noqa: E402
-from app.ui.curves import loss_chart, score_chart  # noqa: E402
-from app.ui.health_view import show_collapse_warnings, show_health_table  # noqa: E402
-from gamo.config import METHOD_LABELS  # noqa: E402
-from gamo.errors import GamoError  # noqa: E402
-from gamo.runs import CONFIG, FINAL, METRICS  # noqa: E402
-
-# the CSV is skipped above this many values (rows x columns): the NPZ holds them all
-CSV_MAX_VALUES = 20_000_000
-EXPORT_PREFIX = "gamo-export-"      # prepared exports: temporary folders, one per session
-PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
-MIME = {".npz": "application/octet-stream", ".csv": "text/csv", ".png": "image/png",
-        ".json": "application/json", ".pt": "application/octet-stream"}
-EXPORT_WORDS = {                     # the caption under each download button
-    "balanced.npz": "the balanced training set (x, y, synthetic, parents)",
-    "balanced.csv": "the same rows with each generated row's parents",
-    "samples.png": "a grid of generated samples",
-    "config.json": "the run's config",
-    "checkpoint.pt": "the networks' weights (torch state dicts)",
-}
 
 st.set_page_config(page_title="Runs · GAMO Lab", page_icon="🗂️", layout="wide")
 ss = st.session_state
 
-
-@st.cache_resource(max_entries=48, show_spinner=False)
-def _records(path: str, mtime_ns: int, size: int) -> tuple[list[dict], int, str | None]:
-    """A run's metrics.jsonl records (read again when the file changes). Read-only."""
-    return rv.load_records(path)
-
-
-def records_of(row: rv.RunRow) -> tuple[list[dict], int, str | None]:
-    try:
-        s = os.stat(row.path / METRICS)
-    except OSError:
-        return [], 0, None
-    return _records(str(row.path), s.st_mtime_ns, s.st_size)
-
-
-def _key(label: str) -> str:
-    return hashlib.sha1(label.encode()).hexdigest()[:10]
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
-
-
-def _fmt(v: float | None, spec: str = ".3f") -> str:
-    return "–" if v is None else format(v, spec)
-
-
-# --------------------------------------------------------------------------------------------
-# one run
-# --------------------------------------------------------------------------------------------
-def show_curves(row: rv.RunRow) -> None:
-    recs, dropped, why = records_of(row)
-    if why:
-        st.error(f"The curves cannot be drawn: {why}")
-        return
-    if not recs:
-        words = ("The committed benchmark runs keep only config.json, final.json and status.json in git; "
-                 "rerun the benchmark to get the curves." if row.read_only else
-                 "The run stopped before its first record.")
-        st.info(f"This run has no records in {METRICS}. {words}")
-        return
-    if dropped:
-        st.caption(f"{dropped} line{'s' * (dropped > 1)} of {METRICS} left out (cut off or superseded by a resume).")
-    series = rv.records_series(recs)
-    minority = sorted({int(c) for h in rv.health_records(recs).values() for c in h})
-    st.plotly_chart(score_chart(series, minority=minority, height=330), key=f"rp_scores_{_key(row.label)}",
-                    config=PLOTLY_CONFIG)
-    if series["losses"]:
-        st.plotly_chart(loss_chart(series, height=260), key=f"rp_losses_{_key(row.label)}", config=PLOTLY_CONFIG)
-    st.caption(f"{len(recs)} records of {METRICS}, steps {int(series['steps'][0])} to {int(series['steps'][-1])}: "
-               "recall of each class, ACSA and GM on the balanced test split; each player's loss.")
-
-
-def show_config(row: rv.RunRow) -> None:
-    for name in (CONFIG, FINAL):
-        path = row.path / name
-        if not os.path.lexists(path):
-            st.caption(f"No {name}.")
-            continue
-        try:
-            st.markdown(f"**{name}**")
-            st.json(json.loads(path.read_text()), expanded=name == CONFIG)
-        except (OSError, ValueError, RecursionError) as e:
-            st.error(f"{name} cannot be read: {type(e).__name__}: {str(e)[:200]}")
-
-
-def show_health(row: rv.RunRow) -> None:
-    recs, _, why = records_of(row)
-    health = rv.health_records(recs)
-    if not health:
-        st.info(f"No generator health in this run's {METRICS}{' (' + why + ')' if why else ''}: it is "
-                "recorded at the snapshots of methods that generate a fixed batch of points (GAMO and its "
-                "variants, cG, cGAN, the SMOTE family), not for the baseline or the reweighting methods.")
-        return
-    steps = sorted(health)
-    k = f"rp_health_{_key(row.label)}"
-    step = steps[-1] if len(steps) == 1 else st.select_slider("Step", options=steps, value=steps[-1], key=k)
-    try:
-        show_collapse_warnings(health[step], row.info.method, max_shown=3, step=step)
-        show_health_table(health[step], title=f"Generator health at step {step}")
-    except Exception as e:  # noqa: BLE001 - a foreign record must not break the page
-        st.error(f"The health record of step {step} cannot be shown ({type(e).__name__}).")
-
-
-def _forget_old_exports(max_age_s: float = 86_400.0) -> None:
-    """Remove this user's prepared exports older than a day (sessions that ended)."""
-    now = time.time()
-    for p in Path(tempfile.gettempdir()).glob(EXPORT_PREFIX + "*"):
-        try:
-            st_ = p.lstat()
-            if p.is_dir() and not p.is_symlink() and st_.st_uid == os.getuid() and now - st_.st_mtime > max_age_s:
-                shutil.rmtree(p, ignore_errors=True)
-        except (OSError, AttributeError):
-            continue
-
-
-def _prepare_export(row: rv.RunRow, seed: int | None) -> None:
-    from gamo.export import export_run
-
-    old = ss.pop("rp_export", None)
-    if old:
-        shutil.rmtree(old["dir"], ignore_errors=True)
-    _forget_old_exports()
-    out = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
-    try:
-        with st.spinner("Building the exports…"):
-            res = export_run(row.path, out, seed=seed, csv_max_values=CSV_MAX_VALUES)
-    except GamoError as e:
-        shutil.rmtree(out, ignore_errors=True)
-        st.error(str(e))
-        return
-    except Exception as e:  # noqa: BLE001 - whatever a foreign folder does, the page stays up
-        shutil.rmtree(out, ignore_errors=True)
-        st.error(f"The export failed: {type(e).__name__}: {str(e)[:300]}")
-        return
-    if not res.files:
-        shutil.rmtree(out, ignore_errors=True)
-        reasons = sorted(set(res.skipped.values()))
-        st.error("Nothing could be exported from this folder: " + "; ".join(reasons[:3]))
-        return
-    bs = res.balanced
-    ss["rp_export"] = {
-        "label": row.label, "seed": seed, "dir": str(out),
-        "files": {n: str(p) for n, p in res.files.items()}, "skipped": dict(res.skipped),
-        "summary": None if bs is None else
-        f"Balanced training set: {len(bs.y)} rows ({int(bs.synthetic.sum())} generated, in "
-        f"{'pixels' if bs.space == 'input' else 'F’s feature space'}), class counts {bs.counts()}; "
-        f"generated rows from {bs.source}.",
-    }
-
-
-def show_export(row: rv.RunRow) -> None:
-    st.markdown("**Export**")
-    seed = st.number_input("Noise seed of the generated rows (empty: the run's own)", min_value=0,
-                           max_value=2**31 - 1, value=None, step=1, key="rp_seed")
-    if st.button("Prepare the exports", key="rp_prepare", disabled=row.state == "running"):
-        _prepare_export(row, None if seed is None else int(seed))
-    if row.state == "running":
-        st.caption("The run is training: export it once it has stopped or finished.")
-    ex = ss.get("rp_export")
-    if ex and ex["label"] == row.label and ex["seed"] == (None if seed is None else int(seed)):
-        if ex["summary"]:
-            st.success(ex["summary"])
-        cols = st.columns(max(1, len(ex["files"])))
-        for col, (name, path) in zip(cols, ex["files"].items()):
-            p = Path(path)
-            with col:
-                if p.is_file():
-                    st.download_button(name, data=p.read_bytes, icon=":material/download:",
-                                       file_name=f"{Path(row.label).name}-{name}",
-                                       mime=MIME.get(p.suffix, "application/octet-stream"),
-                                       key=f"rp_dl_{name}", on_click="ignore")
-                    st.caption(f"{EXPORT_WORDS.get(name, name)}; {_size(p.stat().st_size)}")
-        for name, why in ex["skipped"].items():
-            st.caption(f"No {name}: {why}")
-        png = ex["files"].get("samples.png")
-        if png and Path(png).is_file():
-            st.image(png, caption="Generated samples, one row per class "
-                                  "(captions: the CSV row and the heaviest parent).")
-        st.caption("In the CSV the real rows come first, in the training set's order: a generated row's "
-                   "parent_j is the `row` of that real parent in the same file, weight_j its convex weight.")
-
-
-def show_delete(row: rv.RunRow, user: rv.Root, roots: list[rv.Root]) -> None:
-    st.markdown("**Delete**")
-    if row.read_only:
-        st.caption("Committed benchmark runs are read-only here: they are the lab's published results.")
-        return
-    if st.button("Delete this run…", key="rp_delete"):
-        ss["rp_confirm"] = row.label
-    if ss.get("rp_confirm") != row.label:
-        return
-    st.warning(f"Delete `{row.path}` and every file in it? This cannot be undone.")
-    yes, no = st.columns(2)
-    if yes.button("Yes, delete it", key="rp_delete_yes", type="primary"):
-        try:
-            rv.delete_run(row.path, user.path, [r.path for r in roots if r.read_only])
-        except GamoError as e:
-            st.error(str(e))
-            return
-        ss.pop("rp_confirm", None)
-        ex = ss.get("rp_export")
-        if ex and ex["label"] == row.label:
-            shutil.rmtree(ss.pop("rp_export")["dir"], ignore_errors=True)
-        ss["rp_flash"] = f"Deleted {row.label}."
-        st.rerun()
-    if no.button("Cancel", key="rp_delete_no"):
-        ss.pop("rp_confirm", None)
-        st.rerun()
-
-
-def show_run(row: rv.RunRow, user: rv.Root, roots: list[rv.Root]) -> None:
-    i = row.info
-    st.subheader(row.label)
-    st.caption(f"{METHOD_LABELS.get(i.method, i.method)} · {i.dataset} · profile {i.profile} · loss {row.loss} · "
-               f"status **{i.state}** · step {i.step if i.step is not None else '–'}"
-               f"{'' if row.epoch is None else f' (epoch {row.epoch:g})'} · `{row.path}`"
-               + (" · read-only" if row.read_only else ""))
-    if i.state == "broken":
-        st.error(f"This folder cannot be read as a run: {i.note}.")
-    elif i.note:
-        st.info(i.note)
-    b = row.best or {}
-    c = st.columns(4)
-    c[0].metric("ACSA, last epoch", _fmt(i.acsa))
-    c[1].metric("GM, last epoch", _fmt(i.gm))
-    c[2].metric("ACSA, best val. epoch", _fmt(b.get("acsa")),
-                help="final.json's best_val: the test scores at the epoch with the best validation GM")
-    c[3].metric("GM, best val. epoch", _fmt(b.get("gm")),
-                help=None if b.get("epoch") is None else
-                f"epoch {_fmt(b['epoch'], 'g')}, step {_fmt(b.get('step'), 'g')}")
-    tabs = st.tabs(["Curves", "Config", "Health", "Export and delete"])
-    sections = ([lambda: show_curves(row)], [lambda: show_config(row)], [lambda: show_health(row)],
-                [lambda: show_export(row), st.divider, lambda: show_delete(row, user, roots)])
-    for tab, parts in zip(tabs, sections):
-        with tab:
-            for draw in parts:
-                try:
-                    draw()
-                except Exception as e:  # noqa: BLE001 - one damaged run never breaks the page
-                    st.error(f"This part cannot be shown: {type(e).__name__}: {str(e)[:300]}")
-
-
-# --------------------------------------------------------------------------------------------
-# comparing runs
-# --------------------------------------------------------------------------------------------
-def show_compare(rows: list[rv.RunRow]) -> None:
-    st.header("Compare runs")
-    labels = [r.label for r in rows if r.state != "broken"]
-    by_label = {r.label: r for r in rows}
-    chosen = st.multiselect("Runs to overlay", labels, key="rp_compare", placeholder="choose two or more runs")
-    if not chosen:
-        st.caption("Choose runs to overlay their curves: ACSA and GM (test or validation), the recall of "
-                   "one class, or one player's loss, over epochs or steps.")
-        return
-    c = st.columns([2, 1, 1])
-    metric = c[0].selectbox("Curve", rv.OVERLAY_METRICS, key="rp_metric")
-    x = c[2].radio("Over", ("epoch", "step"), horizontal=True, key="rp_x")
-    cls, player = 0, "M"
-    named, missing = {}, []
-    for label in chosen:
-        recs, _, why = records_of(by_label[label])
-        if recs:
-            named[label] = rv.records_series(recs)
-        else:
-            missing.append(label)
-    if metric == "recall of one class (test)":
-        k = max((s["recall"].shape[1] for s in named.values()), default=1)
-        cls = int(c[1].number_input("Class", 0, max(0, k - 1), 0, key="rp_class"))
-    elif metric == "loss of one player":
-        players = sorted({p for s in named.values() for p in s["all_losses"]}) or ["M"]
-        player = c[1].selectbox("Player", players, key="rp_player")
-    if named:
-        st.plotly_chart(rv.overlay_chart(named, metric, x=x, cls=cls, player=player), key="rp_overlay",
-                        config=PLOTLY_CONFIG)
-    if missing:
-        st.caption("No curves (no records in metrics.jsonl) for: " + ", ".join(missing))
-    st.dataframe(rv.table_rows([by_label[label] for label in chosen]), hide_index=True, key="rp_compare_table")
-
-
-# --------------------------------------------------------------------------------------------
-# the page
-# --------------------------------------------------------------------------------------------
 st.title("Runs")
 roots = rv.run_roots()
 user = roots[0]
@@ -336,20 +51,7 @@ if broken:
     st.warning(f"**{len(broken)} folder{'s' * (len(broken) > 1)} cannot be read as "
                f"run{'s' * (len(broken) > 1)}** (listed with status *broken*):\n{lines}{more}")
 
-opts = rv.options(all_rows)
-fc = st.columns(4)
-chosen = {name: fc[j].multiselect(name.capitalize(), opts[name], key=f"rp_f_{name}", placeholder="all")
-          for j, name in enumerate(("dataset", "method", "loss", "status"))}
-rows = rv.filter_rows(all_rows, **chosen)
-st.dataframe(
-    rv.table_rows(rows), hide_index=True, key="rp_table",
-    column_config={**{k: st.column_config.NumberColumn(k, format="%.3f") for k in
-                      ("ACSA (last)", "GM (last)", "ACSA (best val)", "GM (best val)")},
-                   **{k: st.column_config.NumberColumn(k, format="%.4g") for k in ("epoch", "best-val epoch")}},
-)
-st.caption(f"{len(rows)} of {len(all_rows)} runs. *last*: test scores at the run's last step; *best val*: "
-           "test scores at the epoch with the best validation GM (final.json's best_val; empty for runs "
-           "without a validation split).")
+rows = rb.show_table(all_rows)
 
 st.header("Open a run")
 labels = [r.label for r in rows]
@@ -362,6 +64,6 @@ else:
     label = st.selectbox("Run", labels, key="rp_open")
     if st.query_params.get("run") != label:
         st.query_params["run"] = label
-    show_run(next(r for r in rows if r.label == label), user, roots)
+    rb.show_run(next(r for r in rows if r.label == label), user, roots)
 
-show_compare(rows)
+rb.show_compare(rows)
