@@ -44,7 +44,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,10 +54,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import serve  # noqa: E402
 from bench.common import git_rev, machine  # noqa: E402
 from bench.toy_lab_speed import (  # noqa: E402
     pause_js,
-    CHROMIUM, CHROMIUM_ARGS, _browser_cpu_seconds, _cpu_seconds, _descendants_cpu_seconds, _free_port)
+    CHROMIUM, CHROMIUM_ARGS, _browser_cpu_seconds, _cpu_seconds, _descendants_cpu_seconds)
 
 STATUS = "#imagelab-status-0"
 MAP_IFRAME = '[class*="st-key-il_map_0_"] iframe'
@@ -118,22 +118,8 @@ CASES = [
 
 
 def start_server(log):
-    port = _free_port()
-    srv = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env=dict(os.environ, GAMO_RUNS_DIR=tempfile.mkdtemp(prefix="gamo-bench-il-")),
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            return srv, port
-        except OSError:
-            if time.monotonic() > deadline or srv.poll() is not None:
-                raise RuntimeError("streamlit did not start")
-            time.sleep(0.2)
+    """The app on a free port, its runs in a fresh temporary folder: (process, port)."""
+    return serve.start(log, env={"GAMO_RUNS_DIR": tempfile.mkdtemp(prefix="gamo-bench-il-")})
 
 
 def _window(page, srv, seconds: float) -> dict:
@@ -389,13 +375,8 @@ def main(argv: list[str] | None = None) -> None:
                       flush=True)
             browser.close()
     finally:
-        srv.terminate()
-        try:
-            srv.wait(10)
-        except subprocess.TimeoutExpired:
-            srv.kill()
         print(f"server log: {log.name}")
-        log.close()
+        serve.stop(srv, log)
     text = report(results, _command_without_notes(), args.note)
     if args.out == "-":
         print(text)

@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench import serve  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -171,12 +174,6 @@ def pause_js(button_key: str, status: str) -> str:
 PAUSE_JS = pause_js("tl_pause", "#toylab-status-0")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     try:
@@ -225,24 +222,9 @@ def run_app(args) -> dict:
 
     s = toy_settings(args)
     query = urllib.parse.urlencode(tl.settings_to_query(s))
-    port = _free_port()
     log = tempfile.TemporaryFile("w+")
-    srv = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env=dict(os.environ, GAMO_RUNS_DIR="/tmp/gamo-bench-runs", GAMO_RUNS_IN=args.runs_in),
-    )
+    srv, port = serve.start(log, env={"GAMO_RUNS_DIR": "/tmp/gamo-bench-runs", "GAMO_RUNS_IN": args.runs_in})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline or srv.poll() is not None:
-                    raise RuntimeError("streamlit did not start")
-                time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1300})
@@ -291,12 +273,7 @@ def run_app(args) -> dict:
                 page.screenshot(path=args.screenshot)
             browser.close()
     finally:
-        srv.terminate()
-        try:
-            srv.wait(10)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-        log.close()
+        serve.stop(srv, log)
     wall = t1 - t0
     return {
         "query": query, "seconds": wall, "step_start": step0, "step_end": step1,

@@ -1,8 +1,10 @@
-"""Shared fixtures: tiny fake image datasets and tiny run configs (fast on a CPU), and the pages'
-AppTest sessions (:func:`page_app`)."""
+"""Shared fixtures: tiny fake image datasets and tiny run configs (fast on a CPU), the pages'
+AppTest sessions (:func:`page_app`), and :func:`wait_until` (``from conftest import wait_until``:
+tests/ is on sys.path under pytest)."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,13 @@ def page_app():
                 at.session_state[name].shutdown(wait=True, cancel_futures=True)
             except KeyError:
                 pass
+
+
+def wait_until(pred, timeout: float = 20.0, what: str = "condition", poll: float = 0.02) -> None:
+    """Poll ``pred()`` until it is true; AssertionError naming ``what`` after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -12,11 +12,8 @@ import contextlib
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,6 +23,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RECORD = ROOT / "bench" / "results" / "toy_lab.png"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from bench.serve import serve  # noqa: E402  (one way to start and stop the app, shared with the benchmarks)
 
 pytestmark = pytest.mark.browser
 
@@ -34,49 +34,12 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_health(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError("streamlit did not answer /_stcore/health")
-
-
 @contextlib.contextmanager
 def _serve(tmp_path: Path, **env_extra: str):
     """``streamlit run app/Home.py`` on a free port with the environment given; its address."""
-    port = _free_port()
-    env = dict(os.environ, GAMO_RUNS_DIR=str(tmp_path / "runs"), **env_extra)
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_health(port, proc, timeout=30)
+    with serve(open(tmp_path / "streamlit.log", "w"), env={"GAMO_RUNS_DIR": str(tmp_path / "runs"), **env_extra},
+               timeout=30) as (_, port):
         yield f"http://localhost:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 @pytest.fixture()

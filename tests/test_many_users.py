@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from app.ui import live_runs as lr
+from conftest import wait_until  # noqa: E402  (tests/ is on sys.path under pytest)
 from gamo.history import DEFAULT_MAX_BYTES, SnapshotHistory, snapshot_nbytes
 from gamo.snapshot import Generated, Metrics, Snapshot
 from gamo.train import RunHandle
@@ -19,13 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 20.0
 
 
-def wait_until(pred, timeout: float = TIMEOUT, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -217,12 +211,6 @@ st.write("probe ready")
 
 @pytest.mark.browser
 def test_the_session_probe_sees_a_tab_close_on_a_real_server(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
-
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
@@ -230,24 +218,11 @@ def test_the_session_probe_sees_a_tab_close_on_a_real_server(tmp_path):
     out = tmp_path / "probe.txt"
     page_file = tmp_path / "probe_page.py"
     page_file.write_text(PROBE_PAGE.format(root=str(ROOT), out=str(out)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(page_file), "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    from bench.serve import serve
 
     def lines() -> list[str]:
         return out.read_text().split() if out.exists() else []
-    try:
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-        wait_until(healthy, timeout=30, what="streamlit")
+    with serve(open(tmp_path / "streamlit.log", "w"), script=page_file, timeout=30) as (_, port):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"])
             try:
@@ -260,10 +235,3 @@ def test_the_session_probe_sees_a_tab_close_on_a_real_server(tmp_path):
                 wait_until(lambda: lines()[-1] == "False", timeout=15, what="the probe to see the close")
             finally:
                 browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()

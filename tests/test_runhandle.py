@@ -13,17 +13,11 @@ import torch
 from gamo.data.types import Dataset
 from gamo.train import Control, RunHandle, Trainer
 from gamo.worker import ProcessRunHandle
+from conftest import wait_until  # noqa: E402  (tests/ is on sys.path under pytest)
 
 TIMEOUT = 20.0
 
 
-def wait_until(pred, timeout: float = TIMEOUT, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(params=["thread", "process"])

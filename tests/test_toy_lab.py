@@ -26,6 +26,7 @@ from app.ui.toylab_runs import (  # noqa: E402
     wait_for_step,
     wait_idle,
 )
+from conftest import wait_until as _wait  # noqa: E402  (tests/ is on sys.path under pytest)
 from gamo.config import METHODS  # noqa: E402
 from gamo.data import load_dataset  # noqa: E402
 from gamo.geometry import convex_hull  # noqa: E402
@@ -272,13 +273,6 @@ def _runs(at: AppTest) -> list:
     return at.session_state["tl_runs"]
 
 
-def _wait(pred, timeout: float = 20.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_compare_four_methods_in_a_grid_with_method_colours(app) -> None:
