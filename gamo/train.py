@@ -484,6 +484,15 @@ class HandleBase(abc.ABC):
         """Iterations done so far (may be ahead of ``latest.step`` between snapshots)."""
         return int(self.query(_step_count, timeout))
 
+    def _wait_while_alive(self, timeout: float | None) -> bool:
+        """Poll ``alive`` until it is False (True) or ``timeout`` s pass (False)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.alive:
+            if end is not None and time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
+        return True
+
     @property
     def latest(self) -> Snapshot | None:
         with self._lock:
@@ -666,12 +675,7 @@ class RunHandle(HandleBase):
         if not self.control.extendable:
             self._thread.join(timeout)
             return not self._thread.is_alive()
-        end = None if timeout is None else time.monotonic() + timeout
-        while self.alive:
-            if end is not None and time.monotonic() >= end:
-                return False
-            time.sleep(0.01)
-        return True
+        return self._wait_while_alive(timeout)
 
     @property
     def alive(self) -> bool:

@@ -27,7 +27,6 @@ import itertools
 import multiprocessing as mp
 import sys
 import threading
-import time
 import types
 from concurrent.futures import Future
 from typing import Any, Callable
@@ -296,12 +295,7 @@ class ProcessRunHandle(HandleBase):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the run has ended (finished, stopped or failed); True when it has."""
-        end = None if timeout is None else time.monotonic() + timeout
-        while self.alive:
-            if end is not None and time.monotonic() >= end:
-                return False
-            time.sleep(0.01)
-        return True
+        return self._wait_while_alive(timeout)
 
     @property
     def process_alive(self) -> bool:
