@@ -6,11 +6,11 @@ the timeline and the two live fragments (status lines, the 2D views with their c
 and generated-points panels, the explanation, the Baseline CN reference, the curves) in
 ``app/ui/toylab_view.py``; the live runs (engine run handles, each training in its own process)
 and the Baseline CN reference runs in ``app/ui/toylab_runs.py``; "Keep and share" in
-``app/ui/toylab_share.py``; the pace and lockstep in ``app/ui/pacer.py``. The run buttons and
-status line (``app/ui/run_controls.py``), the runs' life (``app/ui/live_runs.py``), the curves
-(``app/ui/curves.py``), the live chart (``app/ui/live_plot.py``), the URL state
-(``app/ui/url_state.py``), the health table (``app/ui/health_view.py``) and the class-size chart
-(``app/ui/figures.py``) are shared with the Image Lab. Every setting is mirrored in the URL, so a
+``app/ui/toylab_share.py``; the pace and lockstep in ``app/ui/pacer.py``. The run buttons, the
+runs' start within the server's cap and the status line (``app/ui/run_controls.py``), the runs'
+life (``app/ui/live_runs.py``), the curves (``app/ui/curves.py``), the live chart
+(``app/ui/live_plot.py``), the URL state (``app/ui/url_state.py``), the health table
+(``app/ui/health_view.py``) and the class-size chart (``app/ui/figures.py``) are shared with the Image Lab. Every setting is mirrored in the URL, so a
 link reproduces the exact setup.
 """
 from __future__ import annotations
@@ -48,10 +48,8 @@ if str(_ROOT) not in sys.path:
 
 from app.ui import toylab as tl  # noqa: E402
 from app.ui.figures import class_sizes_chart  # noqa: E402
-from app.ui.live_runs import LabFull, check_room  # noqa: E402
-from app.ui.limits_view import lab_full_notice  # noqa: E402
 from app.ui.pacer import Pacer, pace_chunk  # noqa: E402
-from app.ui.run_controls import run_buttons  # noqa: E402
+from app.ui.run_controls import run_buttons, start_runs  # noqa: E402
 from app.ui.toylab_share import keep_and_share  # noqa: E402
 from app.ui.toylab_runs import (  # noqa: E402
     EXTEND_STEPS,
@@ -59,7 +57,6 @@ from app.ui.toylab_runs import (  # noqa: E402
     start_live_run,
     start_watchdog,
     stop_runs,
-    wait_for_step,
 )
 from app.ui.toylab_sidebar import sidebar  # noqa: E402
 from app.ui.toylab_view import (  # noqa: E402
@@ -112,20 +109,12 @@ def _start(s: tl.ToySettings) -> list[LiveRun] | None:
     size = (760, 420) if n == 1 else (600, 330)       # about the plot area, in pixels
     history = 1000 if n <= 2 else 500                  # the timeline's snapshots, per run
     what = "the training process" if n == 1 else f"{n} training processes"
-    runs: list[LiveRun] = []
     with st.spinner(f"Starting {what} (the first run on a fresh server waits a few seconds for "
                     "PyTorch)…"):
-        try:
-            check_room(n)                              # the server's cap on live runs
-            for cfg in cfgs:
-                runs.append(start_live_run(cfg, data, s, paused=True, image_size=size, history=history))
-        except LabFull as e:
-            stop_runs(runs, wait=0.5)
-            ss.tl_runs_key = None                      # the next rerun tries again
-            lab_full_notice(e, "tl")
-            return None
-        start_watchdog(runs)
-        wait_for_step(runs, [0] * len(runs), timeout=30.0)
+        runs = start_runs("tl", cfgs, lambda cfg: start_live_run(cfg, data, s, paused=True,
+                                                                 image_size=size, history=history))
+    if runs is None:
+        return None
     old = ss.get("tl_pacer")
     if old is not None:
         old.close()

@@ -10,7 +10,8 @@ in-place chart component), :mod:`~app.ui.run_controls` (run buttons, status line
 sample), :mod:`~app.ui.runs_view` (the run store's roots and rows), :mod:`~app.ui.warm` (the
 server's head starts) and :func:`app.ui.url_state.sync_url` / :func:`~app.ui.url_state.widget_default`.
 Each page's own blocks: :mod:`~app.ui.toylab_sidebar`, :mod:`~app.ui.toylab_view`,
-:mod:`~app.ui.toylab_share`, :mod:`~app.ui.imagelab_sidebar`, :mod:`~app.ui.imagelab_map`,
+:mod:`~app.ui.toylab_share`, :mod:`~app.ui.imagelab_sidebar`, :mod:`~app.ui.imagelab_map`, :mod:`~app.ui.imagelab_start`,
+:mod:`~app.ui.imagelab_view`, :mod:`~app.ui.imagelab_audit`,
 :mod:`~app.ui.ablation_view`, :mod:`~app.ui.gamo2pix_view`, :mod:`~app.ui.runs_blocks`.
 
 This package's own import is light (no torch), so the Home page can read :func:`runs_in`.

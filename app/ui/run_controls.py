@@ -4,6 +4,8 @@
   button per player), with explicit widget keys under the page's prefix;
 * :func:`apply_action` -- what a button does to the runs (resume, pause, one step and wait for
   it, restart);
+* :func:`start_runs` -- start a page's runs within the server's cap on live runs (or say the lab
+  is full), then start their watchdog and wait for their first snapshot;
 * :func:`status_line` -- the method, the step out of the step cap, the state and the speed, as a
   line carrying the step, a digest and the state as ``data-`` attributes (tests and a headless
   browser read them), with a progress bar toward the step cap under it.
@@ -17,10 +19,11 @@ from typing import Any
 
 import streamlit as st
 
-from app.ui.live_runs import rate, step_runs
+from app.ui.limits_view import lab_full_notice
+from app.ui.live_runs import LabFull, check_room, rate, start_watchdog, step_runs, stop_runs, wait_for_step
 from gamo.config import METHOD_LABELS
 
-__all__ = ["run_buttons", "apply_action", "status_line", "PLAYER_HELP"]
+__all__ = ["run_buttons", "apply_action", "start_runs", "status_line", "PLAYER_HELP"]
 
 PLAYER_HELP = {"M": "Advance only M (the classifier) by one update.",
                "D": "Advance only D (the discriminator) by one update.",
@@ -97,6 +100,29 @@ def apply_action(action: str | None, runs: Sequence[Any], restart: Callable[[], 
     elif action in ("M", "D", "G"):
         chosen = [r for r in runs if players_of is None or action in players_of(r)]
         step_runs(chosen, {action})
+    return runs
+
+
+def start_runs(prefix: str, cfgs: Sequence[Any], start_one: Callable[[Any], Any]) -> list[Any] | None:
+    """Start one run per config with ``start_one(cfg)`` (paused), or None when the lab is full.
+
+    Checks the server's cap on live runs first (:func:`app.ui.live_runs.check_room`); when it is
+    reached (there, or while starting), stops what was started, clears ``{prefix}_runs_key`` (the
+    next rerun tries again) and draws :func:`app.ui.limits_view.lab_full_notice`. Otherwise
+    starts the runs' watchdog and waits (30 s at most) for their step-0 snapshots.
+    """
+    runs: list[Any] = []
+    try:
+        check_room(len(cfgs))                          # the server's cap on live runs
+        for cfg in cfgs:
+            runs.append(start_one(cfg))
+    except LabFull as e:
+        stop_runs(runs, wait=0.5)
+        st.session_state[f"{prefix}_runs_key"] = None  # the next rerun tries again
+        lab_full_notice(e, prefix)
+        return None
+    start_watchdog(runs)
+    wait_for_step(runs, [0] * len(runs), timeout=30.0)
     return runs
 
 
