@@ -110,3 +110,17 @@ def wait_until(pred, timeout: float = 20.0, what: str = "condition", poll: float
             return
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def no_exception(at) -> None:
+    """An AppTest session shows no exception box (the boxes' texts in the failure)."""
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def live_plot_args(at) -> list[dict]:
+    """The arguments of the page's in-place charts (``app.ui.live_plot`` components), in page
+    order: ``spec`` (the figure's JSON) and, where given, ``hover``."""
+    import json
+
+    return [json.loads(el.proto.json_args) for el in at.get("component_instance")
+            if el.proto.component_name.endswith("gamo_live_plot")]

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from conftest import live_plot_args, no_exception  # noqa: E402  (tests/ is on sys.path under pytest)
 from app.ui import imagelab as il  # noqa: E402
 from app.ui.imagelab_runs import MapState, nearest_rows  # noqa: E402
 from gamo.errors import DataError  # noqa: E402
@@ -55,25 +56,13 @@ def status(at: AppTest) -> list[dict]:
 
 def hovers(at: AppTest) -> list[dict]:
     """The hover images passed with the page's maps (live_plot(hover=...))."""
-    out = []
-    for el in at.get("component_instance"):
-        if el.proto.component_name.endswith("gamo_live_plot"):
-            args = json.loads(el.proto.json_args)
-            if "hover" in args:
-                out.append(args["hover"])
-    return out
+    return [a["hover"] for a in live_plot_args(at) if "hover" in a]
 
 
 def maps(at: AppTest) -> list[dict]:
-    """The figures of the page's maps (live_plot components keyed il_map_...)."""
-    out = []
-    for el in at.get("component_instance"):
-        if el.proto.component_name.endswith("gamo_live_plot"):
-            args = json.loads(el.proto.json_args)
-            spec = json.loads(args["spec"])
-            if any(tr.get("meta") == "real" for tr in spec["data"]):
-                out.append(spec)
-    return out
+    """The figures of the page's maps (the live charts with real points)."""
+    specs = [json.loads(a["spec"]) for a in live_plot_args(at)]
+    return [sp for sp in specs if any(tr.get("meta") == "real" for tr in sp["data"])]
 
 
 def _array(v) -> np.ndarray:
@@ -87,10 +76,6 @@ def _array(v) -> np.ndarray:
 
 def _xy(trace: dict) -> np.ndarray:
     return _array(trace["x"])
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 # --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from app.ui import runs_view as rv  # noqa: E402
 from gamo import export as ex  # noqa: E402
 from gamo.cli import execute_run  # noqa: E402
 from gamo.runs import _process_record  # noqa: E402
-from conftest import _tiny_cfg  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import _tiny_cfg, no_exception  # noqa: E402  (tests/ is on sys.path under pytest)
 
 PAGE = ROOT / "app" / "pages" / "4_Runs.py"
 
@@ -225,10 +225,6 @@ def test_delete_only_your_own_runs_and_never_one_that_trains(env, tmp_path):
 # --------------------------------------------------------------------------------------------
 def page() -> AppTest:
     return AppTest.from_file(str(PAGE), default_timeout=60)
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def label_of(at: AppTest, end: str) -> str:

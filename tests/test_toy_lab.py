@@ -26,7 +26,7 @@ from app.ui.toylab_runs import (  # noqa: E402
     wait_for_step,
     wait_idle,
 )
-from conftest import wait_until as _wait  # noqa: E402  (tests/ is on sys.path under pytest)
+from conftest import live_plot_args, no_exception, wait_until as _wait  # noqa: E402  (tests/ is on sys.path under pytest)
 from gamo.config import METHODS  # noqa: E402
 from gamo.data import load_dataset  # noqa: E402
 from gamo.geometry import convex_hull  # noqa: E402
@@ -60,15 +60,7 @@ def status(at: AppTest) -> list[dict]:
 
 def live_charts(at: AppTest) -> list[dict]:
     """The figures of the page's in-place charts (app.ui.live_plot components), in page order."""
-    out = []
-    for el in at.get("component_instance"):
-        if el.proto.component_name.endswith("gamo_live_plot"):
-            out.append(json.loads(json.loads(el.proto.json_args)["spec"]))
-    return out
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    return [json.loads(a["spec"]) for a in live_plot_args(at)]
 
 
 # --------------------------------------------------------------------------------------
